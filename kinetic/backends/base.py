@@ -1,0 +1,61 @@
+"""What every backend implements, and the behaviour they share."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+if TYPE_CHECKING:
+    from kinetic.jobs import JobHandle, JobRecord, JobStatus
+    from kinetic.store.local import LocalStore
+
+
+class Backend(Protocol):
+    """Starts, observes and stops jobs. Result records and cancel markers are read by the
+    ``JobHandle``, so ``poll`` only reports what the backend itself knows."""
+
+    name: str
+
+    def submit(self, record: "JobRecord", store: "LocalStore", env: dict[str, str]) -> None:
+        """Start the job; ``env`` holds extra environment variables for the runner process
+        (secrets included), which must never be written to the store."""
+
+    def poll(self, handle: "JobHandle") -> tuple["JobStatus", int | None]:
+        """The job's status and exit code as the backend sees it (no result record yet)."""
+
+    def exit_code(self, handle: "JobHandle") -> int | None:
+        """The runner's exit code once it has ended, else None."""
+
+    def cancel(self, handle: "JobHandle") -> None:
+        """Stop the job and release what it holds."""
+
+    def read_logs(self, handle: "JobHandle") -> str:
+        """The job's output so far."""
+
+    def follow_logs(self, handle: "JobHandle") -> Iterator[str]:
+        """Yield output lines as they arrive, until the job ends."""
+
+    def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
+        """Block for at most ``delay`` seconds, returning early if the backend can tell the
+        job changed."""
+
+
+class FileLogsMixin:
+    """Logs kept in the job's ``logs.txt`` in the store."""
+
+    def read_logs(self, handle: "JobHandle") -> str:
+        from kinetic.jobs import LOG_FILE
+
+        path = handle.store.job_dir(handle.id) / LOG_FILE
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def follow_logs(self, handle: "JobHandle") -> Iterator[str]:
+        from kinetic.jobs import LOG_FILE, iter_file_lines
+
+        return iter_file_lines(handle, handle.store.job_dir(handle.id) / LOG_FILE, follow=True)
+
+    def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
+        time.sleep(delay)

@@ -1,0 +1,1 @@
+"""Packaging: the project root, the project archive and the pickled payload."""

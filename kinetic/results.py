@@ -1,0 +1,166 @@
+"""The result record: written by the runner, read and decoded by the client.
+
+This module is the one definition of the format both sides share. A record is a cloudpickled
+dict:
+
+``{"schema": 1, "ok": True, "value": <pickled bytes>}`` on success, or
+``{"schema": 1, "ok": False, "phase": ..., "error": {...}}`` on failure, where ``error`` holds
+``type`` (qualified name), ``message``, ``repr``, ``traceback`` (formatted text) and, when the
+exception could be pickled, ``pickled`` (the exception with its traceback, through tblib).
+
+The client returns a value only from a record with ``ok`` true.
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from kinetic.errors import RemoteError, SerializationError
+
+SCHEMA_VERSION = 1
+
+EXIT_OK = 0
+"""The runner's exit code when it wrote a success record."""
+
+EXIT_USER_ERROR = 3
+"""The runner's exit code when the user's code raised (or exited non-zero)."""
+
+EXIT_RUNNER_ERROR = 4
+"""The runner's exit code when kinetic itself failed (fetch, verify, extract, serialize)."""
+
+PHASES = ("fetch", "verify", "extract", "unpickle", "execute", "serialize-result")
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """A decoded result record; ``value_bytes`` or ``error`` is set, per ``ok``."""
+
+    ok: bool
+    value_bytes: bytes | None = None
+    phase: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def encode_success(value: Any) -> bytes:
+    """Pickle a success record; raise SerializationError naming the value's type if it can't."""
+    import cloudpickle
+
+    try:
+        value_bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise SerializationError(
+            f"the return value of type {type(value).__module__}.{type(value).__qualname__} "
+            f"cannot be pickled: {exc}. Return plain data (numbers, lists, dicts, numpy arrays) "
+            f"or save the object to KINETIC_OUTPUT_DIR and return its path."
+        ) from exc
+    return pickle.dumps({"schema": SCHEMA_VERSION, "ok": True, "value": value_bytes},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def encode_failure(exc: BaseException, phase: str) -> bytes:
+    """Pickle a failure record for ``exc``; it never raises for an unpicklable exception."""
+    import cloudpickle
+    from tblib import pickling_support
+
+    pickling_support.install(exc)
+    error = {
+        "type": _qualified_name(type(exc)),
+        "message": _safe_str(exc),
+        "repr": _safe_repr(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+    try:
+        pickled = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(pickled)  # an exception whose __reduce__ cannot round-trip is useless
+        error["pickled"] = pickled
+    except Exception as pickling_error:
+        error["pickle_error"] = _safe_str(pickling_error)
+    record = {"schema": SCHEMA_VERSION, "ok": False, "phase": phase, "error": error}
+    return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(data: bytes) -> ResultRecord:
+    """Parse a record's bytes; raise SerializationError for a corrupt or foreign record."""
+    try:
+        record = pickle.loads(data)
+    except Exception as exc:
+        raise SerializationError(f"the result record is corrupt and cannot be read: {exc}") from exc
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
+        raise SerializationError(
+            f"the result record has an unknown format (schema {record.get('schema')!r} if a dict); "
+            f"the job ran a different kinetic version than this client"
+        )
+    if record["ok"]:
+        return ResultRecord(ok=True, value_bytes=record["value"])
+    return ResultRecord(ok=False, phase=record["phase"], error=record["error"])
+
+
+def load_value(record: ResultRecord) -> Any:
+    """Unpickle the value of a success record."""
+    assert record.ok and record.value_bytes is not None
+    try:
+        return pickle.loads(record.value_bytes)
+    except Exception as exc:
+        raise SerializationError(
+            f"the job succeeded but its return value cannot be unpickled here: "
+            f"{type(exc).__name__}: {exc}. Install in this environment the packages that define "
+            f"the returned types."
+        ) from exc
+
+
+def rebuild_exception(record: ResultRecord) -> BaseException:
+    """Return the remote exception, with remote frames in its traceback, or a RemoteError.
+
+    Frames of kinetic's own runner are dropped so the traceback starts at the user's code.
+    """
+    assert not record.ok and record.error is not None
+    error = record.error
+    pickled = error.get("pickled")
+    if pickled is not None:
+        try:
+            import tblib.pickling_support  # noqa: F401  (registers the traceback reducer)
+
+            exc = pickle.loads(pickled)
+        except Exception:
+            exc = None
+        if isinstance(exc, BaseException):
+            return exc.with_traceback(_user_frames(exc.__traceback__))
+    return RemoteError(error["type"], error["message"], error.get("traceback", ""))
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Skip leading frames that belong to the kinetic package (the runner)."""
+    first = tb
+    while first is not None and _is_kinetic_frame(first):
+        first = first.tb_next
+    return first if first is not None else tb
+
+
+def _is_kinetic_frame(tb: TracebackType) -> bool:
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return module == "kinetic" or module.startswith("kinetic.")
+
+
+def _qualified_name(cls: type) -> str:
+    module = getattr(cls, "__module__", None)
+    if module in (None, "builtins"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<str() of {type(exc).__name__} failed>"
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<repr() of {type(obj).__name__} failed>"

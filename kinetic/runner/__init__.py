@@ -1,0 +1,1 @@
+"""The entry point inside a job: ``python -m kinetic.runner <job-uri>``."""

@@ -1,0 +1,196 @@
+"""The runner: fetch and verify a job, restore its environment, call it, write the result.
+
+Each step is a phase (fetch, verify, extract, unpickle, execute, serialize-result); a failure
+in any phase is written as a failure record naming it. The runner exits with
+``results.EXIT_OK``, ``EXIT_USER_ERROR`` (the user's code raised or exited non-zero) or
+``EXIT_RUNNER_ERROR``, and it ends with ``os._exit`` so that stray non-daemon threads cannot
+keep it alive. In a multi-host job only worker 0 (``TPU_WORKER_ID``, else
+``JOB_COMPLETION_INDEX``, default 0) writes the result.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from kinetic import results
+from kinetic.packaging.archive import extract_archive
+from kinetic.packaging.payload import FunctionCall, ScriptRun, load_payload
+from kinetic.store.base import sha256_bytes
+from kinetic.store.local import open_store, path_from_uri
+
+# Variables that describe the machine the job runs on; a forwarded value would break it.
+PROTECTED_ENV = (
+    "PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KUBECONFIG",
+    "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_*", "LD_LIBRARY_PATH", "LD_PRELOAD",
+    "DYLD_*", "USER", "LOGNAME", "SHELL", "PWD", "TMPDIR", "HOSTNAME", "KUBERNETES_*",
+    "TPU_*", "JOB_COMPLETION_INDEX", "KINETIC_*", "CUDA_VISIBLE_DEVICES", "NVIDIA_*",
+    "SSH_*", "DOCKER_*", "CONDA_*",
+)
+
+
+class PhaseError(Exception):
+    """An exception raised in ``phase``, carrying the original."""
+
+    def __init__(self, phase: str, original: BaseException) -> None:
+        super().__init__(phase)
+        self.phase = phase
+        self.original = original
+
+
+def is_protected(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in PROTECTED_ENV)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m kinetic.runner JOB_URI", file=sys.stderr)
+        return results.EXIT_RUNNER_ERROR
+    job_uri = argv[0]
+    job_dir = path_from_uri(job_uri)
+    store = open_store(str(job_dir.parent.parent))
+    job_id = job_dir.name
+    _line_buffer_output()
+
+    code, record = _run(store, job_id)
+    if _is_worker_zero() and record is not None:
+        store.write_job_file(job_id, "result.pkl", record)
+    try:
+        store.write_job_file(job_id, "exit_code", str(code).encode())
+    except OSError:
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(store, job_id: str) -> tuple[int, bytes | None]:
+    keep = os.environ.get("KINETIC_KEEP", "") in ("1", "true")
+    work_dir = Path(os.environ.get("KINETIC_WORK_DIR") or tempfile.mkdtemp(prefix="kinetic-"))
+    try:
+        value = _execute(store, job_id, work_dir)
+    except PhaseError as failure:
+        if failure.phase != "execute":
+            print(f"kinetic runner: {failure.phase} failed:", file=sys.stderr)
+            traceback.print_exception(type(failure.original), failure.original,
+                                      failure.original.__traceback__)
+        else:
+            _print_user_traceback(failure.original)
+        code = results.EXIT_USER_ERROR if failure.phase == "execute" else \
+            results.EXIT_RUNNER_ERROR
+        if isinstance(failure.original, SystemExit) and isinstance(failure.original.code, int):
+            code = failure.original.code or results.EXIT_USER_ERROR
+        return code, results.encode_failure(failure.original, failure.phase)
+    finally:
+        if not keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    try:
+        return results.EXIT_OK, results.encode_success(value)
+    except Exception as exc:
+        traceback.print_exc()
+        return results.EXIT_RUNNER_ERROR, results.encode_failure(exc, "serialize-result")
+
+
+def _execute(store, job_id: str, work_dir: Path):
+    try:
+        record = json.loads(store.read_job_file(job_id, "job.json"))
+        payload_bytes = store.read_job_file(job_id, "payload.pkl")
+        archive_path = work_dir / "archive.tar"
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except Exception as exc:
+        raise PhaseError("fetch", exc) from exc
+
+    try:
+        actual = sha256_bytes(payload_bytes)
+        if actual != record["payload_sha256"]:
+            raise ValueError(f"payload sha256 is {actual}, expected {record['payload_sha256']}")
+        store.fetch_blob(record["archive_sha256"], archive_path)
+    except Exception as exc:
+        raise PhaseError("verify", exc) from exc
+
+    project = work_dir / "project"
+    try:
+        extract_archive(archive_path, project)
+        archive_path.unlink()
+        _restore_paths(project, record)
+    except Exception as exc:
+        raise PhaseError("extract", exc) from exc
+
+    try:
+        target, env = load_payload(payload_bytes)
+        _apply_env(env)
+    except BaseException as exc:
+        raise PhaseError("unpickle", exc) from exc
+
+    output_dir = os.environ.setdefault("KINETIC_OUTPUT_DIR", str(work_dir / "outputs"))
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return _call(target, project)
+
+
+def _call(target: FunctionCall | ScriptRun, project: Path):
+    try:
+        if isinstance(target, ScriptRun):
+            script = project / target.script
+            sys.argv = [str(script), *target.argv]
+            sys.path.insert(0, str(script.parent))
+            runpy.run_path(str(script), run_name="__main__")
+            return None
+        return target.function(*target.args, **target.kwargs)
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            return None
+        raise PhaseError("execute", exc) from exc
+    except BaseException as exc:
+        raise PhaseError("execute", exc) from exc
+
+
+def _restore_paths(project: Path, record: dict) -> None:
+    cwd = project / record["cwd"] if record.get("cwd") is not None else project
+    cwd.mkdir(parents=True, exist_ok=True)
+    os.chdir(cwd)
+    restored = []
+    for entry in record.get("sys_path", []):
+        if entry.startswith("root:"):
+            restored.append(str(project / entry[len("root:"):]))
+    sys.path[:0] = [path for path in restored if path not in sys.path]
+
+
+def _apply_env(env: dict[str, str]) -> None:
+    for name, value in env.items():
+        if is_protected(name):
+            print(f"kinetic runner: not forwarding {name}: it describes the machine the job "
+                  f"runs on", file=sys.stderr)
+            continue
+        os.environ[name] = value
+
+
+def _print_user_traceback(exc: BaseException) -> None:
+    if isinstance(exc, SystemExit):
+        print(f"kinetic runner: the job exited with code {exc.code}", file=sys.stderr)
+        return
+    frames = traceback.extract_tb(exc.__traceback__)
+    user_frames = [frame for frame in frames if "/kinetic/runner/" not in frame.filename]
+    print("Traceback (most recent call last):", file=sys.stderr)
+    print("".join(traceback.format_list(user_frames)), end="", file=sys.stderr)
+    print("".join(traceback.format_exception_only(type(exc), exc)), end="", file=sys.stderr)
+
+
+def _is_worker_zero() -> bool:
+    worker = os.environ.get("TPU_WORKER_ID") or os.environ.get("JOB_COMPLETION_INDEX") or "0"
+    return worker.strip() == "0"
+
+
+def _line_buffer_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass

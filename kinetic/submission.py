@@ -1,0 +1,259 @@
+"""From a call (or a script) to a submitted job: settings, packaging, plan, backend.
+
+``submit_call`` and ``submit_script`` share one path: resolve the settings, archive the
+project, pickle the payload, write the job record and plan into the store, and hand the job to
+the backend.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import re
+import secrets as secrets_module
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from kinetic import config
+from kinetic.errors import ConfigError, JobFailed
+from kinetic.jobs import PAYLOAD_FILE, PLAN_FILE, JobHandle, JobRecord, now_iso, save_record
+from kinetic.packaging.archive import ProjectArchive, build_archive
+from kinetic.packaging.payload import FunctionCall, Payload, ScriptRun, build_payload
+from kinetic.packaging.project import find_project_root, relative_to_root
+from kinetic.runner.core import is_protected
+from kinetic.store.base import sha256_bytes
+from kinetic.store.local import LocalStore, open_store
+
+logger = logging.getLogger("kinetic")
+
+_local_notice_shown = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything about a job that is known before it is submitted."""
+
+    job_id: str
+    label: str
+    kind: str
+    settings: config.Settings
+    accelerator: Any
+    backend: str
+    store: LocalStore
+    root: Path
+    archive: ProjectArchive
+    payload: Payload
+    env: dict[str, str]
+    secrets: dict[str, str]
+
+
+def validate_accelerator(spec: str | None, label: str) -> str:
+    """Parse the accelerator named on the decorator (or in settings); return its canonical name."""
+    from kinetic.accelerators import parse_accelerator
+
+    if spec is None:
+        spec = os.environ.get("KINETIC_ACCELERATOR") or "cpu"
+    return parse_accelerator(spec).name
+
+
+def submit_call(function: Callable[..., Any], args: tuple, kwargs: dict,
+                options: dict[str, Any]) -> JobHandle:
+    """Package ``function(*args, **kwargs)`` and submit it as a job."""
+    label = getattr(function, "__qualname__", "function")
+    start = _defining_folder(function)
+    prepared = prepare(FunctionCall(function, args, kwargs), label, "function", start, options)
+    return launch(prepared)
+
+
+def submit_script(script: Path, argv: list[str], options: dict[str, Any]) -> JobHandle:
+    """Package the project around ``script`` and submit a job that runs it as ``__main__``."""
+    script = script.resolve()
+    if not script.is_file():
+        raise ConfigError(f"script {script} does not exist; pass the path of a Python file")
+    root = find_project_root(script.parent)
+    relative = relative_to_root(script, root)
+    if relative is None:
+        raise ConfigError(f"script {script} is outside the project root {root}; set "
+                          f"KINETIC_PROJECT_ROOT to a folder that contains it")
+    prepared = prepare(ScriptRun(relative, tuple(argv)), script.name, "script", script.parent,
+                       options)
+    return launch(prepared)
+
+
+def plan_call(function: Callable[..., Any], args: tuple, kwargs: dict, options: dict[str, Any]):
+    """The plan for ``function(*args, **kwargs)``, without submitting anything."""
+    label = getattr(function, "__qualname__", "function")
+    prepared = prepare(FunctionCall(function, args, kwargs), label, "function",
+                       _defining_folder(function), options)
+    return make_plan(prepared)
+
+
+def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path | None,
+            options: dict[str, Any]) -> Prepared:
+    """Resolve settings and package the project and payload; nothing is submitted yet."""
+    from kinetic.accelerators import parse_accelerator
+
+    settings = config.resolve({key: value for key, value in options.items()
+                               if key in config.SETTINGS}, profile=options.get("profile"))
+    accelerator = parse_accelerator(settings.accelerator)
+    backend = _choose_backend(settings, label, accelerator.name)
+    store = open_store(settings.store)
+    root = find_project_root(start)
+    archive = build_archive(root, store)
+    env = forwarded_env(settings.env)
+    secret_values = secret_env(settings.secrets)
+    payload = build_payload(target, env, root, label=label,
+                            max_bytes=settings.max_payload_bytes)
+    return Prepared(new_job_id(label), label, kind, settings, accelerator, backend, store, root,
+                    archive, payload, env, secret_values)
+
+
+def launch(prepared: Prepared) -> JobHandle:
+    """Write the job into the store and start it on its backend."""
+    from kinetic.backends import get_backend
+
+    backend = get_backend(prepared.backend)
+    store = prepared.store
+    record = JobRecord(
+        id=prepared.job_id, name=prepared.label, kind=prepared.kind, backend=prepared.backend,
+        accelerator=prepared.accelerator.name, created=now_iso(),
+        payload_sha256=sha256_bytes(prepared.payload.data),
+        payload_size=len(prepared.payload.data), archive_sha256=prepared.archive.sha256,
+        archive_size=prepared.archive.size, root=str(prepared.root),
+        cwd=relative_to_root(Path.cwd(), prepared.root) or "",
+        sys_path=_portable_sys_path(prepared.root), timeout=prepared.settings.timeout,
+    )
+    store.write_job_file(record.id, PAYLOAD_FILE, prepared.payload.data)
+    save_record(store, record)
+    _write_plan(prepared)
+    backend.submit(record, store, dict(prepared.secrets))
+    logger.info("submitted job %s (%s) to the %s backend", record.id, prepared.label,
+                prepared.backend)
+    return JobHandle(record.id, store)
+
+
+def follow_and_return(job: JobHandle) -> Any:
+    """Print the job's output as it arrives, then return its value or raise its exception.
+
+    Ctrl-C cancels the job before re-raising KeyboardInterrupt.
+    """
+    write = sys.stdout.write
+    try:
+        for line in job.logs(follow=True):
+            write(line + "\n")
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        logger.warning("interrupted: cancelling job %s", job.id)
+        job.cancel()
+        raise
+    return job.result()
+
+
+def make_plan(prepared: Prepared):
+    """Build the Plan for a prepared job."""
+    from kinetic.k8s.manifests import WorkloadSpec
+    from kinetic.plan import build_plan
+
+    settings = prepared.settings
+    workload = WorkloadSpec(
+        job_id=prepared.job_id,
+        job_uri=f"gs://<bucket>/jobs/{prepared.job_id}",
+        image=settings.base_image or "<image built from the project's requirements>",
+        accelerator=prepared.accelerator,
+        namespace=settings.namespace,
+        timeout_s=int(settings.timeout) if settings.timeout else None,
+        max_preemption_retries=settings.max_preemption_retries,
+        env=dict(prepared.env),
+        secret_env=tuple(sorted(prepared.secrets)),
+        reservation=settings.reservation,
+    )
+    return build_plan(
+        workload, backend=prepared.backend, image_needs_build=None,
+        payload_bytes=len(prepared.payload.data), archive_bytes=prepared.archive.size,
+        largest_items=list(prepared.payload.largest or prepared.archive.largest),
+        excluded_paths=list(prepared.archive.excluded),
+    )
+
+
+def _write_plan(prepared: Prepared) -> None:
+    try:
+        plan = make_plan(prepared)
+    except ImportError as exc:  # the plan modules are optional while they are being built
+        logger.debug("no plan written: %s", exc)
+        return
+    prepared.store.write_job_file(prepared.job_id, PLAN_FILE,
+                                  json.dumps(plan.to_dict(), indent=2).encode())
+
+
+def forwarded_env(patterns: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Values of the client's environment variables matching ``patterns`` (names or globs).
+
+    Variables that describe the machine (PATH, HOME, credentials paths, ...) are never
+    forwarded; naming one explicitly raises ConfigError.
+    """
+    forwarded: dict[str, str] = {}
+    for pattern in patterns:
+        if not any(char in pattern for char in "*?[") and is_protected(pattern):
+            raise ConfigError(f"env={pattern!r} cannot be forwarded: it describes the machine "
+                              f"the job runs on, and the job sets its own. Remove it from env")
+        for name, value in os.environ.items():
+            if fnmatch.fnmatchcase(name, pattern) and not is_protected(name):
+                forwarded[name] = value
+    return forwarded
+
+
+def secret_env(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    missing = [name for name in names if name not in os.environ]
+    if missing:
+        raise ConfigError(f"secret environment variable(s) {', '.join(missing)} are not set in "
+                          f"this process; export them before submitting, or remove them from "
+                          f"secrets")
+    return {name: os.environ[name] for name in names}
+
+
+def new_job_id(label: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", label.split(".")[-1].lower()).strip("-")[:24] or "job"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{slug}-{stamp}-{secrets_module.token_hex(3)}"
+
+
+def _choose_backend(settings: config.Settings, label: str, accelerator: str) -> str:
+    global _local_notice_shown
+
+    if settings.backend:
+        if settings.backend not in config.BACKENDS:
+            raise ConfigError(f"unknown backend {settings.backend!r} "
+                              f"(from {settings.sources['backend']}); valid backends: "
+                              f"{', '.join(config.BACKENDS)}")
+        return settings.backend
+    if settings.cluster:
+        return "gke"
+    if not _local_notice_shown:
+        _local_notice_shown = True
+        where = "on CPU" if accelerator != "cpu" else ""
+        requested = f" (requested {accelerator})" if accelerator != "cpu" else ""
+        message = f"no cluster configured; running {label}() locally {where}{requested}"
+        print(f"kinetic: {' '.join(message.split())}", file=sys.stderr)
+    return "local"
+
+
+def _defining_folder(function: Callable[..., Any]) -> Path | None:
+    from kinetic.api import source_file
+
+    file = source_file(function)
+    return file.parent if file is not None else None
+
+
+def _portable_sys_path(root: Path) -> list[str]:
+    """``sys.path`` entries under the project root, as ``root:<relative path>``."""
+    entries = []
+    for entry in sys.path:
+        relative = relative_to_root(entry or os.getcwd(), root)
+        if relative is not None:
+            entries.append("root:" + ("" if relative == "." else relative))
+    return list(dict.fromkeys(entries))
