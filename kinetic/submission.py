@@ -57,7 +57,7 @@ def validate_accelerator(spec: str | None, label: str) -> str:
     from kinetic.accelerators import parse_accelerator
 
     if spec is None:
-        spec = os.environ.get("KINETIC_ACCELERATOR") or "cpu"
+        spec = config.resolve({}).accelerator
     return parse_accelerator(spec).name
 
 
@@ -100,7 +100,7 @@ def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path
 
     settings = config.resolve({key: value for key, value in options.items()
                                if key in config.SETTINGS}, profile=options.get("profile"))
-    accelerator = parse_accelerator(settings.accelerator)
+    accelerator = parse_accelerator(settings.accelerator, prices=settings.prices or None)
     backend = _choose_backend(settings, label, accelerator.name)
     store = open_store(settings.store)
     root = find_project_root(start)
@@ -217,7 +217,12 @@ def secret_env(names: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 
 def new_job_id(label: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", label.split(".")[-1].lower()).strip("-")[:24] or "job"
+    """A job id: the function or script name, a UTC timestamp and a random suffix.
+
+    It is a valid Kubernetes object name (lower case, digits and dashes, at most 63 chars).
+    """
+    name = label.removesuffix(".py").split(".")[-1]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "job"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{slug}-{stamp}-{secrets_module.token_hex(3)}"
 
@@ -237,7 +242,8 @@ def _choose_backend(settings: config.Settings, label: str, accelerator: str) -> 
         _local_notice_shown = True
         where = "on CPU" if accelerator != "cpu" else ""
         requested = f" (requested {accelerator})" if accelerator != "cpu" else ""
-        message = f"no cluster configured; running {label}() locally {where}{requested}"
+        shown = label if label.endswith(".py") else f"{label}()"
+        message = f"no cluster configured; running {shown} locally {where}{requested}"
         print(f"kinetic: {' '.join(message.split())}", file=sys.stderr)
     return "local"
 

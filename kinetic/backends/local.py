@@ -76,6 +76,17 @@ class LocalBackend(FileLogsMixin):
         except (OSError, ValueError):
             return None
 
+    def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
+        """Sleep up to ``delay`` seconds, waking at once when a child of this process exits."""
+        process = _children.get(handle.id)
+        if process is None:
+            time.sleep(delay)
+            return
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            pass
+
     def cancel(self, handle: "JobHandle") -> None:
         pgid = handle.record.backend_state.get("pgid")
         if pgid is None or not _is_running(handle):

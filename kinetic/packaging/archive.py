@@ -18,8 +18,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
-
 from kinetic.errors import PackagingError
 from kinetic.store.local import LocalStore
 
@@ -66,6 +64,8 @@ class _Walk:
     """The files of one project after excludes, gathered by ``os.scandir``."""
 
     def __init__(self, root: Path) -> None:
+        import pathspec
+
         self.root = root
         self.entries: list[ArchiveEntry] = []
         self.excluded: list[str] = []
