@@ -156,8 +156,13 @@ class JobHandle:
         """The job's output so far as one string, or with ``follow=True`` an iterator of lines
         that ends when the job ends."""
         if follow:
-            return self._backend().follow_logs(self)
+            return split_lines(self._backend().follow_output(self))
         return self._backend().read_logs(self)
+
+    def follow_output(self) -> Iterator[bytes]:
+        """The job's raw output as it arrives, until the job ends; carriage returns (progress
+        bars) pass through unchanged."""
+        return self._backend().follow_output(self)
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job finishes; raise JobTimeout after ``timeout`` seconds."""
@@ -247,13 +252,12 @@ def _default_store() -> LocalStore:
     return open_store(resolve({}).store)
 
 
-def iter_file_lines(handle: JobHandle, path, follow: bool) -> Iterator[str]:
-    """Yield lines of ``path`` as they are written; with ``follow``, until the job finishes."""
+def follow_file(handle: JobHandle, path) -> Iterator[bytes]:
+    """Yield the bytes appended to ``path`` as they are written, until the job finishes."""
     position = 0
-    pending = b""
     delay = 0.005
     while True:
-        finished = handle.status().finished if follow else True
+        finished = handle.status().finished
         try:
             with open(path, "rb") as file:
                 file.seek(position)
@@ -262,15 +266,24 @@ def iter_file_lines(handle: JobHandle, path, follow: bool) -> Iterator[str]:
             chunk = b""
         if chunk:
             position += len(chunk)
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode(errors="replace")
+            yield chunk
             delay = 0.005
             continue
-        if finished:
-            if pending:
-                yield pending.decode(errors="replace")
+        if finished:  # observed before the read above, so nothing more will be written
             return
         handle._backend().wait_for_change(handle, delay)
         delay = min(delay * 2, 0.1)
+
+
+def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Turn a stream of byte chunks into text lines (the last one may lack a newline)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode(errors="replace")
+    if pending:
+        yield pending.decode(errors="replace")

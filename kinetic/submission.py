@@ -64,7 +64,7 @@ def validate_accelerator(spec: str | None, label: str) -> str:
 def submit_call(function: Callable[..., Any], args: tuple, kwargs: dict,
                 options: dict[str, Any]) -> JobHandle:
     """Package ``function(*args, **kwargs)`` and submit it as a job."""
-    label = getattr(function, "__qualname__", "function")
+    label = function_label(function)
     start = _defining_folder(function)
     prepared = prepare(FunctionCall(function, args, kwargs), label, "function", start, options)
     return launch(prepared)
@@ -87,7 +87,7 @@ def submit_script(script: Path, argv: list[str], options: dict[str, Any]) -> Job
 
 def plan_call(function: Callable[..., Any], args: tuple, kwargs: dict, options: dict[str, Any]):
     """The plan for ``function(*args, **kwargs)``, without submitting anything."""
-    label = getattr(function, "__qualname__", "function")
+    label = function_label(function)
     prepared = prepare(FunctionCall(function, args, kwargs), label, "function",
                        _defining_folder(function), options)
     return make_plan(prepared)
@@ -142,10 +142,15 @@ def follow_and_return(job: JobHandle) -> Any:
 
     Ctrl-C cancels the job before re-raising KeyboardInterrupt.
     """
-    write = sys.stdout.write
+    output = getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
     try:
-        for line in job.logs(follow=True):
-            write(line + "\n")
+        for chunk in job.follow_output():
+            if output is not None:
+                output.write(chunk)
+                output.flush()
+            else:  # a text-only stream, such as a notebook's or pytest's capture
+                sys.stdout.write(chunk.decode(errors="replace"))
         sys.stdout.flush()
     except KeyboardInterrupt:
         logger.warning("interrupted: cancelling job %s", job.id)
@@ -188,6 +193,12 @@ def _write_plan(prepared: Prepared) -> None:
         return
     prepared.store.write_job_file(prepared.job_id, PLAN_FILE,
                                   json.dumps(plan.to_dict(), indent=2).encode())
+
+
+def function_label(function: Callable[..., Any]) -> str:
+    """The function's name for messages: its qualified name without ``<locals>`` parts."""
+    qualified = getattr(function, "__qualname__", None) or getattr(function, "__name__", "function")
+    return qualified.rsplit("<locals>.", 1)[-1]
 
 
 def forwarded_env(patterns: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -209,3 +209,60 @@ def test_import_kinetic_stays_light():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert output == ""
+
+
+def test_progress_bar_output_streams_before_newline(tmp_path):
+    release = tmp_path / "release"
+
+    @kinetic.run(backend="local")
+    def progress(release_path):
+        import sys
+        import time
+        from pathlib import Path
+
+        sys.stdout.write("epoch 1/3\r")
+        sys.stdout.flush()
+        while not Path(release_path).exists():
+            time.sleep(0.01)
+        sys.stdout.write("epoch 3/3\n")
+        return "trained"
+
+    job = progress.submit(str(release))
+    chunks = job.follow_output()
+    assert next(chunks) == b"epoch 1/3\r"
+    release.touch()
+    assert b"".join(chunks) == b"epoch 3/3\n"
+    assert job.result(timeout=60) == "trained"
+
+
+def test_payload_over_limit_names_largest_objects():
+    big = b"x" * 200_000
+
+    @kinetic.run(backend="local", max_payload_bytes=100_000)
+    def uses(data):
+        return len(data)
+
+    with pytest.raises(kinetic.SerializationError) as caught:
+        uses.submit(big)
+    message = str(caught.value)
+    assert "over the limit of 0.1 MB" in message
+    assert "uses() argument 0" in message
+
+
+def test_corrupt_archive_fails_in_verify_phase():
+    from kinetic import submission
+    from kinetic.backends.local import LocalBackend
+    from kinetic.jobs import JobHandle
+
+    def task():
+        return 1
+
+    prepared = submission.prepare(submission.FunctionCall(task, (), {}), "task", "function",
+                                  Path(__file__).parent, {"backend": "local"})
+    prepared.store.blob_path(prepared.archive.sha256).write_bytes(b"not the archive")
+    job = submission.launch(prepared)
+    with pytest.raises(kinetic.JobFailed) as caught:
+        job.result(timeout=60)
+    assert caught.value.phase == "verify"
+    assert "corrupt" in str(caught.value)
+    assert job.record.exit_code == 4

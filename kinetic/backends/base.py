@@ -32,8 +32,8 @@ class Backend(Protocol):
     def read_logs(self, handle: "JobHandle") -> str:
         """The job's output so far."""
 
-    def follow_logs(self, handle: "JobHandle") -> Iterator[str]:
-        """Yield output lines as they arrive, until the job ends."""
+    def follow_output(self, handle: "JobHandle") -> Iterator[bytes]:
+        """Yield output bytes as they arrive, until the job ends."""
 
     def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
         """Block for at most ``delay`` seconds, returning early if the backend can tell the
@@ -52,10 +52,10 @@ class FileLogsMixin:
         except FileNotFoundError:
             return ""
 
-    def follow_logs(self, handle: "JobHandle") -> Iterator[str]:
-        from kinetic.jobs import LOG_FILE, iter_file_lines
+    def follow_output(self, handle: "JobHandle") -> Iterator[bytes]:
+        from kinetic.jobs import LOG_FILE, follow_file
 
-        return iter_file_lines(handle, handle.store.job_dir(handle.id) / LOG_FILE, follow=True)
+        return follow_file(handle, handle.store.job_dir(handle.id) / LOG_FILE)
 
     def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
         time.sleep(delay)

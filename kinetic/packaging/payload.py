@@ -66,7 +66,8 @@ def build_payload(target: FunctionCall | ScriptRun, env: dict[str, str], root: P
             data = dumps(body)
         except Exception as exc:
             raise _describe_failure(target, label, exc) from exc
-        largest = _largest_items(target, label) if len(data) > WARN_PAYLOAD_BYTES else []
+        largest = _largest_items(target, label) if len(data) > min(WARN_PAYLOAD_BYTES, max_bytes) \
+            else []
 
     if len(data) > max_bytes:
         raise SerializationError(
