@@ -131,6 +131,13 @@ def load_profile(name: str | None) -> tuple[dict[str, Any], dict[str, dict[str, 
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in {path}; valid settings: "
                           f"{', '.join(sorted(SETTINGS))}")
+    if prices:
+        from kinetic.accelerators import validate_price_overrides
+
+        try:
+            prices = validate_price_overrides(prices)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (in the profile file {path})") from exc
     return values, prices
 
 

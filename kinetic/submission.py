@@ -58,7 +58,7 @@ def validate_accelerator(spec: str | None, label: str) -> str:
 
     if spec is None:
         spec = config.resolve({}).accelerator
-    return parse_accelerator(spec).name
+    return parse_accelerator(spec).spec
 
 
 def submit_call(function: Callable[..., Any], args: tuple, kwargs: dict,
@@ -89,19 +89,22 @@ def plan_call(function: Callable[..., Any], args: tuple, kwargs: dict, options: 
     """The plan for ``function(*args, **kwargs)``, without submitting anything."""
     label = function_label(function)
     prepared = prepare(FunctionCall(function, args, kwargs), label, "function",
-                       _defining_folder(function), options)
+                       _defining_folder(function), options, announce=False)
     return make_plan(prepared)
 
 
 def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path | None,
-            options: dict[str, Any]) -> Prepared:
-    """Resolve settings and package the project and payload; nothing is submitted yet."""
+            options: dict[str, Any], *, announce: bool = True) -> Prepared:
+    """Resolve settings and package the project and payload; nothing is submitted yet.
+
+    ``announce`` prints the once-per-process notice when the local backend is chosen by default.
+    """
     from kinetic.accelerators import parse_accelerator
 
     settings = config.resolve({key: value for key, value in options.items()
                                if key in config.SETTINGS}, profile=options.get("profile"))
     accelerator = parse_accelerator(settings.accelerator, prices=settings.prices or None)
-    backend = _choose_backend(settings, label, accelerator.name)
+    backend = _choose_backend(settings, label, accelerator.name, announce)
     store = open_store(settings.store)
     root = find_project_root(start)
     archive = build_archive(root, store)
@@ -121,7 +124,7 @@ def launch(prepared: Prepared) -> JobHandle:
     store = prepared.store
     record = JobRecord(
         id=prepared.job_id, name=prepared.label, kind=prepared.kind, backend=prepared.backend,
-        accelerator=prepared.accelerator.name, created=now_iso(),
+        accelerator=prepared.accelerator.spec, created=now_iso(),
         payload_sha256=sha256_bytes(prepared.payload.data),
         payload_size=len(prepared.payload.data), archive_sha256=prepared.archive.sha256,
         archive_size=prepared.archive.size, root=str(prepared.root),
@@ -161,7 +164,7 @@ def follow_and_return(job: JobHandle) -> Any:
 
 def make_plan(prepared: Prepared):
     """Build the Plan for a prepared job."""
-    from kinetic.k8s.manifests import WorkloadSpec
+    from kinetic.k8s import WorkloadSpec
     from kinetic.plan import build_plan
 
     settings = prepared.settings
@@ -238,7 +241,8 @@ def new_job_id(label: str) -> str:
     return f"{slug}-{stamp}-{secrets_module.token_hex(3)}"
 
 
-def _choose_backend(settings: config.Settings, label: str, accelerator: str) -> str:
+def _choose_backend(settings: config.Settings, label: str, accelerator: str,
+                    announce: bool) -> str:
     global _local_notice_shown
 
     if settings.backend:
@@ -249,7 +253,7 @@ def _choose_backend(settings: config.Settings, label: str, accelerator: str) -> 
         return settings.backend
     if settings.cluster:
         return "gke"
-    if not _local_notice_shown:
+    if announce and not _local_notice_shown:
         _local_notice_shown = True
         where = "on CPU" if accelerator != "cpu" else ""
         requested = f" (requested {accelerator})" if accelerator != "cpu" else ""

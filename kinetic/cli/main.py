@@ -16,6 +16,8 @@ import click
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "version": ("kinetic.cli.jobs", "version", "Print the kinetic version."),
     "jobs": ("kinetic.cli.jobs", "jobs", "List, inspect, follow and cancel jobs."),
+    "launch": ("kinetic.cli.launch", "launch", "Run a Python script as a job."),
+    "plan": ("kinetic.cli.launch", "plan", "Show what would be built and submitted for a function."),
     "accelerators": ("kinetic.cli.accelerators", "accelerators", "List the accelerators kinetic can schedule, with prices."),
 }
 
