@@ -32,6 +32,7 @@ class RemoteFunction(Generic[R]):
         self._bound_to = bound_to
         self.accelerator = submission.validate_accelerator(options.get("accelerator"),
                                                            _label(function))
+        submission.validate_timeout(options.get("timeout"))
         functools.update_wrapper(self, function)
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import math
 import os
 import re
 import secrets as secrets_module
@@ -61,6 +62,15 @@ def validate_accelerator(spec: str | None, label: str) -> str:
     return parse_accelerator(spec).spec
 
 
+def validate_timeout(timeout: float | None, source: str = "argument") -> None:
+    """Reject a timeout that is not a positive number of seconds."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(f"timeout={timeout!r} (from {source}) is invalid: give the job's "
+                          f"deadline as a positive number of seconds, or None for no deadline")
+
+
 def submit_call(function: Callable[..., Any], args: tuple, kwargs: dict,
                 options: dict[str, Any]) -> JobHandle:
     """Package ``function(*args, **kwargs)`` and submit it as a job."""
@@ -104,6 +114,7 @@ def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path
     settings = config.resolve({key: value for key, value in options.items()
                                if key in config.SETTINGS}, profile=options.get("profile"))
     accelerator = parse_accelerator(settings.accelerator, prices=settings.prices or None)
+    validate_timeout(settings.timeout, settings.sources["timeout"])
     backend = _choose_backend(settings, label, accelerator.name, announce)
     store = open_store(settings.store)
     root = find_project_root(start)
@@ -174,7 +185,7 @@ def make_plan(prepared: Prepared):
         image=settings.base_image or "<image built from the project's requirements>",
         accelerator=prepared.accelerator,
         namespace=settings.namespace,
-        timeout_s=int(settings.timeout) if settings.timeout else None,
+        timeout_s=math.ceil(settings.timeout) if settings.timeout else None,
         max_preemption_retries=settings.max_preemption_retries,
         env=dict(prepared.env),
         secret_env=tuple(sorted(prepared.secrets)),

@@ -102,3 +102,11 @@ def test_unknown_backend_lists_valid(monkeypatch):
 
     with pytest.raises(kinetic.ConfigError, match="unknown backend 'slurm'.*local, docker, gke"):
         job()
+
+
+@pytest.mark.parametrize("bad", [0, -5, "1h", True])
+def test_invalid_timeout_rejected_at_decoration(bad):
+    with pytest.raises(kinetic.ConfigError, match=f"timeout={bad!r}.*positive number of seconds"):
+        @kinetic.run(timeout=bad)
+        def train():
+            return 1

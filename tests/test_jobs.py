@@ -266,3 +266,16 @@ def test_corrupt_archive_fails_in_verify_phase():
     assert caught.value.phase == "verify"
     assert "corrupt" in str(caught.value)
     assert job.record.exit_code == 4
+
+
+def test_timeout_stops_job_with_timeout_error():
+    @kinetic.run(backend="local", timeout=1)
+    def slow():
+        import time
+
+        time.sleep(600)
+
+    job = slow.submit()
+    with pytest.raises(TimeoutError, match="longer than its timeout of 1 s"):
+        job.result(timeout=60)
+    assert job.status() is kinetic.JobStatus.FAILED

@@ -17,6 +17,7 @@ import runpy
 import shutil
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -132,7 +133,27 @@ def _execute(store, job_id: str, work_dir: Path):
 
     output_dir = os.environ.setdefault("KINETIC_OUTPUT_DIR", str(work_dir / "outputs"))
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    if record.get("timeout"):
+        _start_deadline(store, job_id, float(record["timeout"]))
     return _call(target, project)
+
+
+def _start_deadline(store, job_id: str, timeout: float) -> None:
+    """End the job with a TimeoutError failure record once it has run ``timeout`` seconds."""
+
+    def expire() -> None:
+        error = TimeoutError(f"the job ran longer than its timeout of {timeout:g} s and was "
+                             f"stopped; raise timeout= or make the job shorter")
+        print(f"kinetic runner: {error}", file=sys.stderr, flush=True)
+        if _is_worker_zero():
+            store.write_job_file(job_id, "result.pkl", results.encode_failure(error, "execute"))
+        store.write_job_file(job_id, "exit_code", str(results.EXIT_USER_ERROR).encode())
+        sys.stdout.flush()
+        os._exit(results.EXIT_USER_ERROR)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def _call(target: FunctionCall | ScriptRun, project: Path):
