@@ -187,7 +187,7 @@ def make_plan(prepared: Prepared):
         namespace=settings.namespace,
         timeout_s=math.ceil(settings.timeout) if settings.timeout else None,
         max_preemption_retries=settings.max_preemption_retries,
-        env=dict(prepared.env),
+        env={"KINETIC_EXTRACT_AT_CLIENT_PATH": "1", **prepared.env},
         secret_env=tuple(sorted(prepared.secrets)),
         reservation=settings.reservation,
     )

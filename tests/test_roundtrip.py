@@ -152,3 +152,31 @@ def test_local_call_runs_in_process():
 
     assert where.local() == os.getpid()
     assert where() != os.getpid()
+
+
+def test_client_paths_resolve_inside_container(tmp_path, monkeypatch):
+    """Inside a container the project is extracted at the client's root path, so a path built
+    from ``__file__`` on the client still points at the shipped file."""
+    from kinetic import submission
+
+    root = tmp_path / "proj"
+    write_project(root, {
+        "requirements.txt": "",
+        "assets/labels.txt": "yes,no,maybe\n",
+        "paths_job.py": (
+            "from pathlib import Path\n\n"
+            "def read_labels():\n"
+            "    return (Path(__file__).parent / 'assets' / 'labels.txt').read_text()\n"
+        ),
+    })
+    monkeypatch.syspath_prepend(str(root))
+    module = importlib.import_module("paths_job")
+    try:
+        prepared = submission.prepare(submission.FunctionCall(module.read_labels, (), {}),
+                                      "read_labels", "function", root, {"backend": "local"})
+    finally:
+        sys.modules.pop("paths_job", None)
+    root.rename(tmp_path / "moved")  # as in a container, the client's folder does not exist
+    monkeypatch.setenv("KINETIC_EXTRACT_AT_CLIENT_PATH", "1")
+    job = submission.launch(prepared)
+    assert job.result(timeout=60) == "yes,no,maybe\n"

@@ -110,6 +110,7 @@ def runner_environment(record: "JobRecord", job_dir: Path, extra: dict[str, str]
     env.update(extra)
     env.update({
         "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
         "KINETIC_JOB_ID": record.id,
         "KINETIC_INSIDE_JOB": "1",
         "KINETIC_OUTPUT_DIR": str(job_dir / "outputs"),

@@ -117,7 +117,7 @@ def _execute(store, job_id: str, work_dir: Path):
     except Exception as exc:
         raise PhaseError("verify", exc) from exc
 
-    project = work_dir / "project"
+    project = _extraction_folder(record, work_dir)
     try:
         extract_archive(archive_path, project)
         archive_path.unlink()
@@ -171,6 +171,22 @@ def _call(target: FunctionCall | ScriptRun, project: Path):
         raise PhaseError("execute", exc) from exc
     except BaseException as exc:
         raise PhaseError("execute", exc) from exc
+
+
+def _extraction_folder(record: dict, work_dir: Path) -> Path:
+    """Where to extract the project: the client's own root path inside a container, so that
+    absolute paths captured on the client (``__file__``, config entries) resolve the same way;
+    otherwise a folder in the work directory."""
+    client_root = Path(record.get("root") or "")
+    if os.environ.get("KINETIC_EXTRACT_AT_CLIENT_PATH") == "1" and client_root.is_absolute() \
+            and not client_root.exists():
+        try:
+            client_root.mkdir(parents=True)
+            return client_root
+        except OSError as exc:
+            print(f"kinetic runner: cannot create {client_root} ({exc}); extracting the project "
+                  f"under {work_dir}", file=sys.stderr)
+    return work_dir / "project"
 
 
 def _restore_paths(project: Path, record: dict) -> None:
