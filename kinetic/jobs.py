@@ -22,7 +22,6 @@ logger = logging.getLogger("kinetic")
 
 RECORD_SCHEMA = 1
 RECORD_FILE = "job.json"
-RESULT_FILE = "result.pkl"
 PAYLOAD_FILE = "payload.pkl"
 LOG_FILE = "logs.txt"
 PLAN_FILE = "plan.json"
@@ -144,8 +143,8 @@ class JobHandle:
         return status
 
     def _observe(self) -> tuple[JobStatus, int | None]:
-        if self.store.job_file_exists(self.id, RESULT_FILE):
-            record = results.decode(self.store.read_job_file(self.id, RESULT_FILE))
+        if self.store.job_file_exists(self.id, results.RESULT_FILE):
+            record = results.read_record(self.store, self.id)
             exit_code = results.EXIT_OK if record.ok else self._backend().exit_code(self)
             return (JobStatus.SUCCEEDED if record.ok else JobStatus.FAILED), exit_code
         if self.store.job_file_exists(self.id, CANCELLED_FILE):
@@ -184,10 +183,10 @@ class JobHandle:
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the job and return its value, or raise the remote exception."""
         status = self.wait(timeout)
-        if self.store.job_file_exists(self.id, RESULT_FILE):
-            record = results.decode(self.store.read_job_file(self.id, RESULT_FILE))
+        if self.store.job_file_exists(self.id, results.RESULT_FILE):
+            record = results.read_record(self.store, self.id)
             if record.ok:
-                return results.load_value(record)
+                return results.load_value(self.store, self.id, record)
             if record.phase == "execute":
                 raise results.rebuild_exception(record)
             raise self._runner_failure(record)

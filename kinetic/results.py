@@ -1,9 +1,10 @@
 """The result record: written by the runner, read and decoded by the client.
 
-This module is the one definition of the format both sides share. A record is a cloudpickled
-dict:
+This module is the one definition of the format both sides share. The record, in the job's
+``result.pkl``, is a pickled dict:
 
-``{"schema": 1, "ok": True, "value": <pickled bytes>}`` on success, or
+``{"schema": 1, "ok": True, "value_file": "result.value"}`` on success, where the value itself
+is streamed into ``result.value`` first (so a large array is never copied whole in memory), or
 ``{"schema": 1, "ok": False, "phase": ..., "error": {...}}`` on failure, where ``error`` holds
 ``type`` (qualified name), ``message``, ``repr``, ``traceback`` (formatted text) and, when the
 exception could be pickled, ``pickled`` (the exception with its traceback, through tblib).
@@ -32,33 +33,54 @@ EXIT_USER_ERROR = 3
 EXIT_RUNNER_ERROR = 4
 """The runner's exit code when kinetic itself failed (fetch, verify, extract, serialize)."""
 
+RESULT_FILE = "result.pkl"
+VALUE_FILE = "result.value"
+
 PHASES = ("fetch", "verify", "extract", "unpickle", "execute", "serialize-result")
 
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """A decoded result record; ``value_bytes`` or ``error`` is set, per ``ok``."""
+    """A decoded result record: on success ``value_file`` names the value's job file, on
+    failure ``phase`` and ``error`` describe what went wrong."""
 
     ok: bool
-    value_bytes: bytes | None = None
+    value_file: str | None = None
     phase: str | None = None
     error: dict[str, Any] | None = None
 
 
-def encode_success(value: Any) -> bytes:
-    """Pickle a success record; raise SerializationError naming the value's type if it can't."""
+def write_success(store: Any, job_id: str, value: Any) -> None:
+    """Stream ``value`` into the job's value file, then write the success record.
+
+    Raises SerializationError naming the value's type when it cannot be pickled; then no
+    record is written.
+    """
     import cloudpickle
 
+    def dump(file: Any) -> None:
+        cloudpickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+
     try:
-        value_bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        store.write_job_file_from(job_id, VALUE_FILE, dump)
     except Exception as exc:
         raise SerializationError(
             f"the return value of type {type(value).__module__}.{type(value).__qualname__} "
             f"cannot be pickled: {exc}. Return plain data (numbers, lists, dicts, numpy arrays) "
             f"or save the object to KINETIC_OUTPUT_DIR and return its path."
         ) from exc
-    return pickle.dumps({"schema": SCHEMA_VERSION, "ok": True, "value": value_bytes},
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    record = {"schema": SCHEMA_VERSION, "ok": True, "value_file": VALUE_FILE}
+    store.write_job_file(job_id, RESULT_FILE, pickle.dumps(record))
+
+
+def write_failure(store: Any, job_id: str, exc: BaseException, phase: str) -> None:
+    """Write a failure record for ``exc`` raised in ``phase``."""
+    store.write_job_file(job_id, RESULT_FILE, encode_failure(exc, phase))
+
+
+def read_record(store: Any, job_id: str) -> ResultRecord:
+    """Read and decode the job's result record."""
+    return decode(store.read_job_file(job_id, RESULT_FILE))
 
 
 def encode_failure(exc: BaseException, phase: str) -> bytes:
@@ -95,15 +117,16 @@ def decode(data: bytes) -> ResultRecord:
             f"the job ran a different kinetic version than this client"
         )
     if record["ok"]:
-        return ResultRecord(ok=True, value_bytes=record["value"])
+        return ResultRecord(ok=True, value_file=record["value_file"])
     return ResultRecord(ok=False, phase=record["phase"], error=record["error"])
 
 
-def load_value(record: ResultRecord) -> Any:
-    """Unpickle the value of a success record."""
-    assert record.ok and record.value_bytes is not None
+def load_value(store: Any, job_id: str, record: ResultRecord) -> Any:
+    """Unpickle the value of a success record, streaming it from the store."""
+    assert record.ok and record.value_file is not None
     try:
-        return pickle.loads(record.value_bytes)
+        with store.open_job_file(job_id, record.value_file) as file:
+            return pickle.load(file)
     except Exception as exc:
         raise SerializationError(
             f"the job succeeded but its return value cannot be unpickled here: "

@@ -60,9 +60,9 @@ def main(argv: list[str]) -> int:
     job_id = job_dir.name
     _line_buffer_output()
 
-    code, record = _run(store, job_id)
-    if _is_worker_zero() and record is not None:
-        store.write_job_file(job_id, "result.pkl", record)
+    code, outcome = _run(store, job_id)
+    if _is_worker_zero():
+        code = _write_result(store, job_id, code, outcome)
     try:
         store.write_job_file(job_id, "exit_code", str(code).encode())
     except OSError:
@@ -72,11 +72,17 @@ def main(argv: list[str]) -> int:
     os._exit(code)
 
 
-def _run(store, job_id: str) -> tuple[int, bytes | None]:
+class _Success:
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+def _run(store, job_id: str) -> tuple[int, _Success | PhaseError]:
+    """Run the job's phases; return the exit code and the value or the failure."""
     keep = os.environ.get("KINETIC_KEEP", "") in ("1", "true")
     work_dir = Path(os.environ.get("KINETIC_WORK_DIR") or tempfile.mkdtemp(prefix="kinetic-"))
     try:
-        value = _execute(store, job_id, work_dir)
+        return results.EXIT_OK, _Success(_execute(store, job_id, work_dir))
     except PhaseError as failure:
         if failure.phase != "execute":
             print(f"kinetic runner: {failure.phase} failed:", file=sys.stderr)
@@ -88,16 +94,25 @@ def _run(store, job_id: str) -> tuple[int, bytes | None]:
             results.EXIT_RUNNER_ERROR
         if isinstance(failure.original, SystemExit) and isinstance(failure.original.code, int):
             code = failure.original.code or results.EXIT_USER_ERROR
-        return code, results.encode_failure(failure.original, failure.phase)
+        return code, failure
     finally:
         if not keep:
             shutil.rmtree(work_dir, ignore_errors=True)
 
+
+def _write_result(store, job_id: str, code: int, outcome: _Success | PhaseError) -> int:
+    """Write the result record; return the exit code, which changes if the value cannot be
+    serialized."""
+    if isinstance(outcome, PhaseError):
+        results.write_failure(store, job_id, outcome.original, outcome.phase)
+        return code
     try:
-        return results.EXIT_OK, results.encode_success(value)
+        results.write_success(store, job_id, outcome.value)
+        return code
     except Exception as exc:
         traceback.print_exc()
-        return results.EXIT_RUNNER_ERROR, results.encode_failure(exc, "serialize-result")
+        results.write_failure(store, job_id, exc, "serialize-result")
+        return results.EXIT_RUNNER_ERROR
 
 
 def _execute(store, job_id: str, work_dir: Path):
@@ -146,7 +161,7 @@ def _start_deadline(store, job_id: str, timeout: float) -> None:
                              f"stopped; raise timeout= or make the job shorter")
         print(f"kinetic runner: {error}", file=sys.stderr, flush=True)
         if _is_worker_zero():
-            store.write_job_file(job_id, "result.pkl", results.encode_failure(error, "execute"))
+            results.write_failure(store, job_id, error, "execute")
         store.write_job_file(job_id, "exit_code", str(results.EXIT_USER_ERROR).encode())
         sys.stdout.flush()
         os._exit(results.EXIT_USER_ERROR)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Callable, Protocol, runtime_checkable
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -32,8 +32,15 @@ class Store(Protocol):
     def write_job_file(self, job_id: str, name: str, data: bytes) -> None:
         """Atomically write ``jobs/<job_id>/<name>``."""
 
+    def write_job_file_from(self, job_id: str, name: str,
+                            write: Callable[[BinaryIO], None]) -> None:
+        """Atomically write ``jobs/<job_id>/<name>`` by streaming through ``write(file)``."""
+
     def read_job_file(self, job_id: str, name: str) -> bytes:
         """Read ``jobs/<job_id>/<name>``; raise FileNotFoundError if it is missing."""
+
+    def open_job_file(self, job_id: str, name: str) -> BinaryIO:
+        """Open ``jobs/<job_id>/<name>`` for streaming reads."""
 
     def job_file_exists(self, job_id: str, name: str) -> bool:
         """Whether ``jobs/<job_id>/<name>`` exists."""

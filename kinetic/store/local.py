@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 from urllib.parse import unquote, urlparse
 
 from kinetic.errors import IntegrityError, JobNotFound, StoreError
@@ -74,8 +75,27 @@ class LocalStore:
         temporary.write_bytes(data)
         os.replace(temporary, destination)
 
+    def write_job_file_from(self, job_id: str, name: str,
+                            write: Callable[[BinaryIO], None]) -> None:
+        """Atomically write ``jobs/<job_id>/<name>`` by calling ``write(file)``; nothing is left
+        behind if ``write`` raises."""
+        destination = self.job_dir(job_id) / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _temporary_path(destination)
+        try:
+            with open(temporary, "wb") as file:
+                write(file)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        os.replace(temporary, destination)
+
     def read_job_file(self, job_id: str, name: str) -> bytes:
         return (self.job_dir(job_id) / name).read_bytes()
+
+    def open_job_file(self, job_id: str, name: str) -> BinaryIO:
+        """Open ``jobs/<job_id>/<name>`` for reading in binary mode."""
+        return open(self.job_dir(job_id) / name, "rb")
 
     def job_file_exists(self, job_id: str, name: str) -> bool:
         return (self.job_dir(job_id) / name).exists()
