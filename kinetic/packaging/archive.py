@@ -247,8 +247,8 @@ def _write_tar(entries: list[ArchiveEntry], store: LocalStore) -> tuple[str, int
     try:
         with os.fdopen(descriptor, "wb") as raw:
             writer = _HashingWriter(raw)
-            with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT,
-                              bufsize=1024 * 1024) as tar:
+            with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT,
+                              copybufsize=1024 * 1024) as tar:
                 for entry in entries:
                     _add_member(tar, entry)
         sha256 = writer.digest.hexdigest()
