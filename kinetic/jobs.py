@@ -143,13 +143,16 @@ class JobHandle:
         return status
 
     def _observe(self) -> tuple[JobStatus, int | None]:
+        # Ask the backend first: the runner writes its result before it exits, so a result
+        # absent now is absent for good when the backend has just reported the process gone.
+        backend_status = self._backend().poll(self)
         if self.store.job_file_exists(self.id, results.RESULT_FILE):
             record = results.read_record(self.store, self.id)
             exit_code = results.EXIT_OK if record.ok else self._backend().exit_code(self)
             return (JobStatus.SUCCEEDED if record.ok else JobStatus.FAILED), exit_code
         if self.store.job_file_exists(self.id, CANCELLED_FILE):
             return JobStatus.CANCELLED, None
-        return self._backend().poll(self)
+        return backend_status
 
     def logs(self, follow: bool = False) -> Any:
         """The job's output so far as one string, or with ``follow=True`` an iterator of lines
@@ -192,6 +195,10 @@ class JobHandle:
             raise self._runner_failure(record)
         if status is JobStatus.CANCELLED:
             raise JobCancelled(f"job {self.id} was cancelled before it returned a result")
+        submit_error = self._record.backend_state.get("submit_error")
+        if submit_error:
+            raise JobFailed(f"job {self.id} never started: the {self._record.backend} backend "
+                            f"failed to submit it: {submit_error}", job_id=self.id)
         exit_code = self._record.exit_code
         raise JobFailed(
             f"job {self.id} ended with exit code {exit_code} without writing a result; "

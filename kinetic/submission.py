@@ -22,7 +22,15 @@ from typing import Any, Callable
 
 from kinetic import config
 from kinetic.errors import ConfigError, JobFailed
-from kinetic.jobs import PAYLOAD_FILE, PLAN_FILE, JobHandle, JobRecord, now_iso, save_record
+from kinetic.jobs import (
+    PAYLOAD_FILE,
+    PLAN_FILE,
+    JobHandle,
+    JobRecord,
+    JobStatus,
+    now_iso,
+    save_record,
+)
 from kinetic.packaging.archive import ProjectArchive, build_archive
 from kinetic.packaging.payload import FunctionCall, Payload, ScriptRun, build_payload
 from kinetic.packaging.project import find_project_root, relative_to_root
@@ -51,6 +59,7 @@ class Prepared:
     payload: Payload
     env: dict[str, str]
     secrets: dict[str, str]
+    requirements: list[str] | None
 
 
 def validate_accelerator(spec: str | None, label: str) -> str:
@@ -100,7 +109,7 @@ def plan_call(function: Callable[..., Any], args: tuple, kwargs: dict, options: 
     label = function_label(function)
     prepared = prepare(FunctionCall(function, args, kwargs), label, "function",
                        _defining_folder(function), options, announce=False)
-    return make_plan(prepared)
+    return make_plan(prepared, check_image=True)
 
 
 def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path | None,
@@ -124,7 +133,7 @@ def prepare(target: FunctionCall | ScriptRun, label: str, kind: str, start: Path
     payload = build_payload(target, env, root, label=label,
                             max_bytes=settings.max_payload_bytes)
     return Prepared(new_job_id(label), label, kind, settings, accelerator, backend, store, root,
-                    archive, payload, env, secret_values)
+                    archive, payload, env, secret_values, options.get("requirements"))
 
 
 def launch(prepared: Prepared) -> JobHandle:
@@ -142,13 +151,36 @@ def launch(prepared: Prepared) -> JobHandle:
         cwd=relative_to_root(Path.cwd(), prepared.root) or "",
         sys_path=_portable_sys_path(prepared.root), timeout=prepared.settings.timeout,
     )
+    record.backend_state = {"keep": bool(prepared.settings.keep)}
+    if prepared.backend == "docker":
+        backend.check_accelerator(record, prepared.accelerator)
+        record.image = _docker_image(prepared)
     store.write_job_file(record.id, PAYLOAD_FILE, prepared.payload.data)
     save_record(store, record)
-    _write_plan(prepared)
-    backend.submit(record, store, dict(prepared.secrets))
+    _write_plan(prepared, record.image)
+    try:
+        backend.submit(record, store, dict(prepared.secrets))
+    except BaseException as exc:
+        record.status = JobStatus.FAILED.value
+        record.ended = now_iso()
+        record.backend_state["submit_error"] = f"{type(exc).__name__}: {exc}"
+        save_record(store, record)
+        raise
     logger.info("submitted job %s (%s) to the %s backend", record.id, prepared.label,
                 prepared.backend)
     return JobHandle(record.id, store)
+
+
+def _docker_image(prepared: Prepared) -> str:
+    """Find or build the image of a docker-backend job, from the call's settings."""
+    from kinetic.backends.docker import resolve_image
+    from kinetic.errors import BackendError, BuildError
+
+    try:
+        return resolve_image(prepared.settings, prepared.accelerator.image_family, prepared.root,
+                             requirements=prepared.requirements)
+    except BuildError as exc:
+        raise BackendError(f"the image for {prepared.label} could not be built: {exc}") from exc
 
 
 def follow_and_return(job: JobHandle) -> Any:
@@ -173,8 +205,13 @@ def follow_and_return(job: JobHandle) -> Any:
     return job.result()
 
 
-def make_plan(prepared: Prepared):
-    """Build the Plan for a prepared job."""
+def make_plan(prepared: Prepared, image: str | None = None, *, check_image: bool = False):
+    """Build the Plan for a prepared job.
+
+    ``image`` is the job's image when it is already known (docker backend). Otherwise, with
+    ``check_image`` and a registry configured, the image reference is computed from the build
+    inputs and the registry is asked whether it must be built.
+    """
     from kinetic.k8s import WorkloadSpec
     from kinetic.plan import build_plan
 
@@ -182,7 +219,7 @@ def make_plan(prepared: Prepared):
     workload = WorkloadSpec(
         job_id=prepared.job_id,
         job_uri=f"gs://<bucket>/jobs/{prepared.job_id}",
-        image=settings.base_image or "<image built from the project's requirements>",
+        image=image or "<image built from the project's requirements>",
         accelerator=prepared.accelerator,
         namespace=settings.namespace,
         timeout_s=math.ceil(settings.timeout) if settings.timeout else None,
@@ -191,17 +228,40 @@ def make_plan(prepared: Prepared):
         secret_env=tuple(sorted(prepared.secrets)),
         reservation=settings.reservation,
     )
+    needs_build = False if image else None
+    if image is None and check_image and settings.registry:
+        workload, needs_build = _with_registry_image(prepared, workload)
     return build_plan(
-        workload, backend=prepared.backend, image_needs_build=None,
+        workload, backend=prepared.backend, image_needs_build=needs_build,
         payload_bytes=len(prepared.payload.data), archive_bytes=prepared.archive.size,
         largest_items=list(prepared.payload.largest or prepared.archive.largest),
         excluded_paths=list(prepared.archive.excluded),
     )
 
 
-def _write_plan(prepared: Prepared) -> None:
+def _with_registry_image(prepared: Prepared, workload):
+    """The workload with its registry image reference, and whether that image must be built."""
+    import dataclasses
+
+    from kinetic.errors import BuildError
+    from kinetic.images import plan_image
+    from kinetic.images.registry import RegistryClient
+
+    settings = prepared.settings
+    image_plan = plan_image(prepared.root, repository=settings.registry,
+                            family=prepared.accelerator.image_family,
+                            base_image=settings.base_image, requirements=prepared.requirements)
     try:
-        plan = make_plan(prepared)
+        needs_build = RegistryClient().manifest_digest(image_plan.target) is None
+    except BuildError as exc:
+        logger.info("could not ask the registry for %s: %s", image_plan.reference, exc)
+        needs_build = None
+    return dataclasses.replace(workload, image=image_plan.reference), needs_build
+
+
+def _write_plan(prepared: Prepared, image: str | None) -> None:
+    try:
+        plan = make_plan(prepared, image)
     except ImportError as exc:  # the plan modules are optional while they are being built
         logger.debug("no plan written: %s", exc)
         return

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "launch": ("kinetic.cli.launch", "launch", "Run a Python script as a job."),
     "plan": ("kinetic.cli.launch", "plan", "Show what would be built and submitted for a function."),
     "accelerators": ("kinetic.cli.accelerators", "accelerators", "List the accelerators kinetic can schedule, with prices."),
+    "build": ("kinetic.cli.images", "build", "Build or find the project's container image."),
+    "images": ("kinetic.cli.images", "images", "List cached container images."),
 }
 
 
