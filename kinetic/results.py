@@ -14,11 +14,13 @@ The client returns a value only from a record with ``ok`` true.
 
 from __future__ import annotations
 
+import io
+import mmap
 import pickle
 import traceback
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from kinetic.errors import RemoteError, SerializationError
 
@@ -34,6 +36,8 @@ EXIT_RUNNER_ERROR = 4
 """The runner's exit code when kinetic itself failed (fetch, verify, extract, serialize)."""
 
 RESULT_FILE = "result.pkl"
+VALUE_MAGIC = b"kinetic-value-1\n"
+BUFFER_ALIGNMENT = 64
 VALUE_FILE = "result.value"
 
 PHASES = ("fetch", "verify", "extract", "unpickle", "execute", "serialize-result")
@@ -56,13 +60,8 @@ def write_success(store: Any, job_id: str, value: Any) -> None:
     Raises SerializationError naming the value's type when it cannot be pickled; then no
     record is written.
     """
-    import cloudpickle
-
-    def dump(file: Any) -> None:
-        cloudpickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-
     try:
-        store.write_job_file_from(job_id, VALUE_FILE, dump)
+        store.write_job_file_from(job_id, VALUE_FILE, lambda file: dump_value(value, file))
     except Exception as exc:
         raise SerializationError(
             f"the return value of type {type(value).__module__}.{type(value).__qualname__} "
@@ -71,6 +70,60 @@ def write_success(store: Any, job_id: str, value: Any) -> None:
         ) from exc
     record = {"schema": SCHEMA_VERSION, "ok": True, "value_file": VALUE_FILE}
     store.write_job_file(job_id, RESULT_FILE, pickle.dumps(record))
+
+
+def dump_value(value: Any, file: BinaryIO) -> None:
+    """Write ``value`` in the value-file format.
+
+    The format is pickle protocol 5 with out-of-band buffers, so that large arrays are written
+    straight from their memory and read back without a copy:
+    ``MAGIC``, the pickle's length (8 bytes, little-endian) and the pickle, the buffer count,
+    then each buffer's length followed by its bytes, starting at a multiple of 64 bytes.
+    """
+    import cloudpickle
+
+    buffers: list[pickle.PickleBuffer] = []
+    header = io.BytesIO()
+    cloudpickle.Pickler(header, protocol=5, buffer_callback=buffers.append).dump(value)
+    file.write(VALUE_MAGIC)
+    file.write(len(header.getbuffer()).to_bytes(8, "little"))
+    file.write(header.getbuffer())
+    file.write(len(buffers).to_bytes(8, "little"))
+    position = len(VALUE_MAGIC) + 16 + len(header.getbuffer())
+    for buffer in buffers:
+        raw = buffer.raw()
+        position += 8
+        padding = -position % BUFFER_ALIGNMENT
+        file.write(raw.nbytes.to_bytes(8, "little") + b"\0" * padding)
+        file.write(raw)
+        position += padding + raw.nbytes
+
+
+def load_value_file(file: BinaryIO) -> Any:
+    """Read a value written by dump_value. Buffers of a real file are memory-mapped
+    copy-on-write, so a returned array costs no copy and stays writable."""
+    try:
+        data: Any = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        data = memoryview(file.read())
+    if bytes(data[:len(VALUE_MAGIC)]) != VALUE_MAGIC:
+        raise SerializationError("the value file has an unknown format; the job ran a "
+                                 "different kinetic version than this client")
+    position = len(VALUE_MAGIC)
+    header_length = int.from_bytes(data[position:position + 8], "little")
+    position += 8
+    header = data[position:position + header_length]
+    position += header_length
+    count = int.from_bytes(data[position:position + 8], "little")
+    position += 8
+    buffers = []
+    for _ in range(count):
+        length = int.from_bytes(data[position:position + 8], "little")
+        position += 8
+        position += -position % BUFFER_ALIGNMENT
+        buffers.append(data[position:position + length])
+        position += length
+    return pickle.loads(header, buffers=buffers)
 
 
 def write_failure(store: Any, job_id: str, exc: BaseException, phase: str) -> None:
@@ -126,7 +179,7 @@ def load_value(store: Any, job_id: str, record: ResultRecord) -> Any:
     assert record.ok and record.value_file is not None
     try:
         with store.open_job_file(job_id, record.value_file) as file:
-            return pickle.load(file)
+            return load_value_file(file)
     except Exception as exc:
         raise SerializationError(
             f"the job succeeded but its return value cannot be unpickled here: "

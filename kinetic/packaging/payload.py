@@ -7,6 +7,7 @@ by reference, because the runner imports it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import sys
@@ -149,11 +150,18 @@ def _is_project_module(module: object, root: Path) -> bool:
     file = getattr(module, "__file__", None)
     if not file:
         return False
+    relative = _relative_module_path(file, str(root))
+    return relative is not None and not any(part in _SKIPPED_FOLDERS for part in relative.parts)
+
+
+@functools.lru_cache(maxsize=16384)
+def _relative_module_path(file: str, root: str) -> Path | None:
+    """``file`` relative to ``root``, or None outside it. Cached, because every payload checks
+    every module in ``sys.modules`` (thousands once jax and keras are imported)."""
     try:
-        relative = Path(file).resolve().relative_to(root)
+        return Path(file).resolve().relative_to(root)
     except (ValueError, OSError):
-        return False
-    return not any(part in _SKIPPED_FOLDERS for part in relative.parts)
+        return None
 
 
 def _describe_failure(target: FunctionCall | ScriptRun, label: str,
