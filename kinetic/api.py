@@ -33,6 +33,7 @@ class RemoteFunction(Generic[R]):
         self.accelerator = submission.validate_accelerator(options.get("accelerator"),
                                                            _label(function))
         submission.validate_timeout(options.get("timeout"))
+        submission.validate_backend(options.get("backend"))
         functools.update_wrapper(self, function)
 
     def __repr__(self) -> str:

@@ -211,8 +211,8 @@ class JobHandle:
         error = record.error or {}
         message = (f"job {self.id} failed in the {record.phase} phase: {error.get('type')}: "
                    f"{error.get('message')}")
-        if error.get("traceback"):
-            message += "\n\nRemote traceback:\n" + error["traceback"].rstrip()
+        if record.phase != "serialize-result":
+            message += f"\nThe runner's traceback is in `kinetic jobs logs {self.id}`."
         return JobFailed(message, job_id=self.id, phase=record.phase,
                          exit_code=self._record.exit_code)
 

@@ -140,7 +140,9 @@ class Plan:
             items = ", ".join(f"{name} {format_bytes(size)}" for name, size in self.largest_items)
             lines.append(f"Largest      {items}")
         if self.excluded_paths:
-            lines.append(f"Excluded     {', '.join(self.excluded_paths)}")
+            shown = ", ".join(self.excluded_paths[:12])
+            more = len(self.excluded_paths) - 12
+            lines.append(f"Excluded     {shown}" + (f", and {more} more" if more > 0 else ""))
         lines.append(f"Price        {self._price_text()}")
         lines.append(f"Timeout      {self._timeout_text()}")
         lines.append("")
@@ -151,9 +153,12 @@ class Plan:
     def _price_text(self) -> str:
         if self.price_per_hour is None:
             return (f"unknown: the catalog has no price for {self.accelerator.family}; "
-                    "set one under prices: in your profile")
+                    f"set one under [prices.{self.accelerator.family}] in your profile file")
         kind = "spot" if self.accelerator.spot else "on-demand"
-        text = f"${self.price_per_hour:,.2f}/hour {kind} (prices as of {self.price_date})"
+        date = self.price_date or ""
+        source = f"prices as of {date}" if date[:1].isdigit() and "," not in date \
+            else f"price source: {date}"
+        text = f"${self.price_per_hour:,.2f}/hour {kind} ({source})"
         if self.accelerator.kind == "gpu":
             text += ", GPUs only: the host VM is billed on top"
         return text

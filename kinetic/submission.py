@@ -80,6 +80,13 @@ def validate_timeout(timeout: float | None, source: str = "argument") -> None:
                           f"deadline as a positive number of seconds, or None for no deadline")
 
 
+def validate_backend(backend: str | None, source: str = "argument") -> None:
+    """Reject a backend name kinetic does not know."""
+    if backend is not None and backend not in config.BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r} (from {source}); valid backends: "
+                          f"{', '.join(config.BACKENDS)}")
+
+
 def submit_call(function: Callable[..., Any], args: tuple, kwargs: dict,
                 options: dict[str, Any]) -> JobHandle:
     """Package ``function(*args, **kwargs)`` and submit it as a job."""
@@ -152,13 +159,14 @@ def launch(prepared: Prepared) -> JobHandle:
         sys_path=_portable_sys_path(prepared.root), timeout=prepared.settings.timeout,
     )
     record.backend_state = {"keep": bool(prepared.settings.keep)}
-    if prepared.backend == "docker":
-        backend.check_accelerator(record, prepared.accelerator)
-        record.image = _docker_image(prepared)
     store.write_job_file(record.id, PAYLOAD_FILE, prepared.payload.data)
     save_record(store, record)
-    _write_plan(prepared, record.image)
     try:
+        if prepared.backend == "docker":
+            backend.check_accelerator(record, prepared.accelerator)
+            record.image = _docker_image(prepared)
+            save_record(store, record)
+        _write_plan(prepared, record.image)
         backend.submit(record, store, dict(prepared.secrets))
     except BaseException as exc:
         record.status = JobStatus.FAILED.value
@@ -235,7 +243,8 @@ def make_plan(prepared: Prepared, image: str | None = None, *, check_image: bool
         workload, backend=prepared.backend, image_needs_build=needs_build,
         payload_bytes=len(prepared.payload.data), archive_bytes=prepared.archive.size,
         largest_items=list(prepared.payload.largest or prepared.archive.largest),
-        excluded_paths=list(prepared.archive.excluded),
+        excluded_paths=list(prepared.archive.excluded)
+        + [f"{path} (credential file)" for path in prepared.archive.credentials_skipped],
     )
 
 
@@ -317,10 +326,7 @@ def _choose_backend(settings: config.Settings, label: str, accelerator: str,
     global _local_notice_shown
 
     if settings.backend:
-        if settings.backend not in config.BACKENDS:
-            raise ConfigError(f"unknown backend {settings.backend!r} "
-                              f"(from {settings.sources['backend']}); valid backends: "
-                              f"{', '.join(config.BACKENDS)}")
+        validate_backend(settings.backend, settings.sources["backend"])
         return settings.backend
     if settings.cluster:
         return "gke"

@@ -10,9 +10,10 @@ import sys
 from conftest import write_project
 
 
-def kinetic_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+def kinetic_cli(*args: str, cwd=None, env_overrides=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_overrides or {})}
     return subprocess.run([sys.executable, "-m", "kinetic.cli.main", *args], capture_output=True,
-                          text=True, cwd=cwd, env=os.environ.copy(), timeout=120)
+                          text=True, cwd=cwd, env=env, timeout=120)
 
 
 def test_help_lists_commands_without_heavy_imports():
@@ -81,3 +82,26 @@ def test_jobs_status_unknown_id():
     assert result.returncode == 1
     assert "no job 'missing-job'" in result.stderr
     assert "kinetic jobs list" in result.stderr
+
+
+def test_plan_manifests_format_is_kubectl_yaml(tmp_path):
+    import yaml
+
+    write_project(tmp_path, {
+        "requirements.txt": "",
+        "train.py": ("import kinetic\n\n@kinetic.run(accelerator='tpu-v6e-16')\n"
+                     "def train():\n    return 1\n"),
+    })
+    result = kinetic_cli("plan", "--format", "manifests", "train.py:train", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    documents = list(yaml.safe_load_all(result.stdout))
+    assert [document["kind"] for document in documents] == ["Service", "Job"]
+
+
+def test_gke_backend_explains_it_cannot_submit(tmp_path):
+    write_project(tmp_path, {"requirements.txt": "", "job.py": "print(1)\n"})
+    result = kinetic_cli("launch", "job.py", cwd=tmp_path,
+                         env_overrides={"KINETIC_CLUSTER": "projects/p/locations/l/clusters/c"})
+    assert result.returncode == 1
+    assert "cannot submit jobs to GKE" in result.stderr
+    assert "unset the cluster setting" in result.stderr

@@ -110,3 +110,10 @@ def test_invalid_timeout_rejected_at_decoration(bad):
         @kinetic.run(timeout=bad)
         def train():
             return 1
+
+
+def test_unknown_backend_rejected_at_decoration():
+    with pytest.raises(kinetic.ConfigError, match="unknown backend 'kube'.*local, docker, gke"):
+        @kinetic.run(backend="kube")
+        def train():
+            return 1

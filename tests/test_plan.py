@@ -76,7 +76,7 @@ def test_plan_without_price() -> None:
     assert plan.timeout_cost is None
     text = plan.to_text()
     assert "unknown: the catalog has no price for h100-mega" in text
-    assert "prices:" in text
+    assert "[prices.h100-mega] in your profile file" in text
 
 
 def test_plan_with_price_override() -> None:
@@ -85,7 +85,7 @@ def test_plan_with_price_override() -> None:
     plan = make_plan(make_workload(accelerator))
     assert plan.price_per_hour == pytest.approx(80.0)
     assert plan.price_date == "profile override"
-    assert "prices as of profile override" in plan.to_text()
+    assert "(price source: profile override)" in plan.to_text()
 
 
 def test_plan_never_holds_secret() -> None:

@@ -85,12 +85,15 @@ Prices are US dollars per hour for the whole slice or GPU set, from a public cat
 dated **{catalog.PRICE_DATE}**. GPU prices cover the GPUs only; the host VM is billed on top.
 `-` means the snapshot has no price. Prices change, so plans show this date next to every
 estimate. To use your own (discounted or regional) prices, set them per chip or GPU per hour in
-your profile:
+your profile file (`~/.config/kinetic/config.toml`, TOML):
 
-```yaml
-prices:
-  v5e: {{on_demand: 1.20, spot: 0.245}}
-  h100-mega: {{on_demand: 10.50}}  # an example value: the catalog has no H100 Mega price
+```toml
+[prices.v5e]
+on_demand = 1.20
+spot = 0.245
+
+[prices.h100-mega]
+on_demand = 10.50  # an example value: the catalog has no H100 Mega price
 ```
 
 A family left out keeps the catalog price, as does a key left out of a family.

@@ -15,6 +15,13 @@ _BACKENDS = {
 def get_backend(name: str):
     """Return the backend called ``name``; its module (and heavy clients) load on first use."""
     entry = _BACKENDS.get(name)
+    if name == "gke":
+        raise ConfigError(
+            "this kinetic version cannot submit jobs to GKE: it renders what a gke job would "
+            "run (see `kinetic plan` and `kinetic jobs plan ID`) but has no gke backend. Choose "
+            "backend local or docker (backend= or KINETIC_BACKEND), and unset the cluster "
+            "setting, which selects gke by default"
+        )
     if entry is None:
         raise ConfigError(
             f"unknown or unavailable backend {name!r}; available backends: "

@@ -196,7 +196,7 @@ class DockerBackend(FileLogsMixin):
         if accelerator.kind == "tpu":
             raise BackendError(
                 f"job {record.id} requests {accelerator.name}, but the docker backend cannot "
-                f"attach TPUs; use backend gke, or accelerator cpu to try the code locally"
+                f"attach TPUs; use accelerator cpu to try the code in a container"
             )
         if accelerator.kind != "gpu":
             return None
@@ -205,8 +205,7 @@ class DockerBackend(FileLogsMixin):
             raise BackendError(
                 f"job {record.id} requests {accelerator.name}, but the Docker engine has no "
                 f"NVIDIA runtime (its runtimes: {', '.join(runtimes) or 'none'}); install the "
-                f"NVIDIA Container Toolkit and restart Docker, or use accelerator cpu or "
-                f"backend gke"
+                f"NVIDIA Container Toolkit and restart Docker, or use accelerator cpu"
             )
         docker = _docker()
         return [docker.types.DeviceRequest(count=accelerator.chips, capabilities=[["gpu"]])]

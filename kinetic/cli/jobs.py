@@ -14,6 +14,12 @@ _STORE_OPTION = click.option("--store", default=None, metavar="PATH",
                                   "~/.cache/kinetic).")
 
 
+PLAN_FORMAT_OPTION = click.option(
+    "--format", "output_format", type=click.Choice(["text", "yaml", "json", "manifests"]),
+    default="text", help="Output format; manifests prints only the Kubernetes manifests, as "
+                         "YAML documents that kubectl accepts.")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def version(as_json: bool) -> None:
@@ -61,10 +67,11 @@ def list_command(store: str | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "name", "status", "backend", "accelerator", "created")
+    table = Table("name", "status", "backend", "accelerator", "created")
+    table.add_column("id", no_wrap=True, min_width=28)
     for row in rows:
-        table.add_row(row["id"], row["name"], row["status"], row["backend"], row["accelerator"],
-                      row["created"])
+        table.add_row(row["name"], row["status"], row["backend"], row["accelerator"],
+                      row["created"], row["id"])
     Console().print(table)
 
 
@@ -128,8 +135,7 @@ def cancel(job_id: str, store: str | None) -> None:
 @jobs.command()
 @click.argument("job_id")
 @_STORE_OPTION
-@click.option("--format", "output_format", type=click.Choice(["text", "yaml", "json"]),
-              default="text", help="Output format.")
+@PLAN_FORMAT_OPTION
 def plan(job_id: str, store: str | None, output_format: str) -> None:
     """Show the plan written when the job was submitted (the local dry run)."""
     handle = _attach(job_id, store)
@@ -137,9 +143,18 @@ def plan(job_id: str, store: str | None, output_format: str) -> None:
         job_plan = handle.plan()
     except KineticError as exc:
         raise click.ClickException(str(exc)) from exc
+    echo_plan(job_plan, output_format)
+
+
+def echo_plan(job_plan, output_format: str) -> None:
+    """Print a plan as text, YAML, JSON, or only its Kubernetes manifests."""
     if output_format == "yaml":
         click.echo(job_plan.to_yaml())
     elif output_format == "json":
         click.echo(job_plan.to_json())
+    elif output_format == "manifests":
+        import yaml
+
+        click.echo(yaml.safe_dump_all(list(job_plan.manifests), sort_keys=False), nl=False)
     else:
         click.echo(job_plan.to_text())

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
+from kinetic.cli.jobs import PLAN_FORMAT_OPTION, echo_plan
 from kinetic.errors import KineticError
 
 _ACCELERATOR = click.option("--accelerator", "-a", default=None,
                             help="Accelerator, e.g. tpu-v5e-8, l4, h100:8, cpu.")
-_BACKEND = click.option("--backend", "-b", type=click.Choice(["local", "docker", "gke"]),
-                        default=None, help="Where to run (default: gke if a cluster is "
-                                           "configured, else local).")
+_BACKEND = click.option("--backend", "-b", type=click.Choice(["local", "docker"]),
+                        default=None, help="Where to run (default: KINETIC_BACKEND, the "
+                                           "profile, or local).")
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -69,8 +70,7 @@ def launch(accelerator: str | None, backend: str | None, env: tuple[str, ...],
 @click.command()
 @_ACCELERATOR
 @_BACKEND
-@click.option("--format", "output_format", type=click.Choice(["text", "yaml", "json"]),
-              default="text", help="Output format.")
+@PLAN_FORMAT_OPTION
 @click.argument("target", metavar="SCRIPT.py:FUNCTION")
 def plan(accelerator: str | None, backend: str | None, output_format: str, target: str) -> None:
     """Show what kinetic would build and submit for FUNCTION in SCRIPT.py, without running it.
@@ -86,12 +86,7 @@ def plan(accelerator: str | None, backend: str | None, output_format: str, targe
         job_plan = submission.plan_call(function, (), {}, options)
     except KineticError as exc:
         raise click.ClickException(str(exc)) from exc
-    if output_format == "yaml":
-        click.echo(job_plan.to_yaml())
-    elif output_format == "json":
-        click.echo(job_plan.to_json())
-    else:
-        click.echo(job_plan.to_text())
+    echo_plan(job_plan, output_format)
 
 
 def _load_function(target: str):

@@ -49,6 +49,9 @@ class BuildProgress:
             self._build_task = self._progress.add_task(f"build {self.image}", total=None)
         logger.info("building %s%s", self.image,
                     f" (log: {self.log_path})" if self.log_path else "")
+        if self._progress is None:  # no live display: say that a build can take minutes
+            self._say(f"building image {self.image}; this can take minutes"
+                      + (f" (log: {self.log_path})" if self.log_path else ""))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -81,6 +84,11 @@ class BuildProgress:
                                               f"{_shorten(instruction, 50)}")
         else:
             logger.info("%s: %s", self.image, self.step)
+            self._say(f"{self.image}: {self.step}")
+
+    def _say(self, message: str) -> None:
+        """Print a progress line to stderr without markup, for output that is not a terminal."""
+        self.console.print(f"kinetic: {message}", markup=False, highlight=False, soft_wrap=True)
 
     def push_event(self, event: dict) -> None:
         """Show one event of the push stream (``id``, ``status``, ``progressDetail``)."""

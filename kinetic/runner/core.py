@@ -110,7 +110,7 @@ def _write_result(store, job_id: str, code: int, outcome: _Success | PhaseError)
         results.write_success(store, job_id, outcome.value)
         return code
     except Exception as exc:
-        traceback.print_exc()
+        print(f"kinetic runner: serialize-result failed: {exc}", file=sys.stderr)
         results.write_failure(store, job_id, exc, "serialize-result")
         return results.EXIT_RUNNER_ERROR
 
