@@ -141,7 +141,7 @@ def _label(function: Callable[..., Any]) -> str:
 
 
 def source_file(function: Callable[..., Any]) -> Path | None:
-    """The file defining ``function``, or None for interactive code."""
+    """Return the file defining ``function``, or None for interactive code."""
     try:
         return Path(inspect.getfile(inspect.unwrap(function))).resolve()
     except (TypeError, OSError):

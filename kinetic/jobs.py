@@ -29,7 +29,7 @@ CANCELLED_FILE = "cancelled"
 
 
 class JobStatus(str, enum.Enum):
-    """Where a job is in its life."""
+    """The stage of a job's life."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -47,7 +47,7 @@ class JobStatus(str, enum.Enum):
 
 @dataclasses.dataclass
 class JobRecord:
-    """The contents of ``job.json``: what was submitted, and what the backend knows of it."""
+    """The contents of ``job.json``: what was submitted, and the backend's state of the job."""
 
     id: str
     name: str
@@ -128,7 +128,7 @@ class JobHandle:
         return get_backend(self._record.backend)
 
     def status(self) -> JobStatus:
-        """The job's current status; a finished status is saved to ``job.json``."""
+        """Return the job's current status, saving a finished status to ``job.json``."""
         self._record = load_record(self.store, self.id)
         if JobStatus(self._record.status).finished:
             return JobStatus(self._record.status)
@@ -226,7 +226,7 @@ class JobHandle:
         self.status()
 
     def plan(self) -> Any:
-        """The plan written when the job was submitted (a ``kinetic.plan.Plan``)."""
+        """Return the plan written when the job was submitted (a ``kinetic.plan.Plan``)."""
         from kinetic.plan import Plan
 
         if not self.store.job_file_exists(self.id, PLAN_FILE):
@@ -241,7 +241,7 @@ def attach(job_id: str, store: str | None = None) -> JobHandle:
 
 
 def list_jobs(store: str | None = None) -> list[JobHandle]:
-    """Every job in the store, oldest first."""
+    """Return a handle to every job in the store, oldest first."""
     opened = open_store(store) if store else _default_store()
     handles = []
     for job_id in opened.list_job_ids():

@@ -112,7 +112,7 @@ def submit_script(script: Path, argv: list[str], options: dict[str, Any]) -> Job
 
 
 def plan_call(function: Callable[..., Any], args: tuple, kwargs: dict, options: dict[str, Any]):
-    """The plan for ``function(*args, **kwargs)``, without submitting anything."""
+    """Return the plan for ``function(*args, **kwargs)`` without submitting anything."""
     label = function_label(function)
     prepared = prepare(FunctionCall(function, args, kwargs), label, "function",
                        _defining_folder(function), options, announce=False)
@@ -279,7 +279,7 @@ def _write_plan(prepared: Prepared, image: str | None) -> None:
 
 
 def function_label(function: Callable[..., Any]) -> str:
-    """The function's name for messages: its qualified name without ``<locals>`` parts."""
+    """Return the function's name for messages: its qualified name without ``<locals>``."""
     qualified = getattr(function, "__qualname__", None) or getattr(function, "__name__", "function")
     return qualified.rsplit("<locals>.", 1)[-1]
 

@@ -1,4 +1,4 @@
-"""What every backend implements, and the behaviour they share."""
+"""The backend protocol, and the behaviour backends share."""
 
 from __future__ import annotations
 

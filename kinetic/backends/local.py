@@ -105,7 +105,7 @@ class LocalBackend(FileLogsMixin):
 
 
 def runner_environment(record: "JobRecord", job_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The runner's environment: this process's, plus the job's variables."""
+    """Return the runner's environment: this process's, plus the job's variables."""
     env = dict(os.environ)
     env.update(extra)
     env.update({
@@ -147,7 +147,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (Linux), to tell a reused process id apart."""
+    """Return the kernel's start time of ``pid`` (Linux), to tell a reused process id apart."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):

@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="Log more: -v for info, -vv for debug.")
 def cli(verbose: int) -> None:
     """Run Python functions and scripts on cloud TPUs and GPUs."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(name)s: %(message)s")
 
 

@@ -16,12 +16,12 @@ CHUNK_SIZE = 1024 * 1024
 
 @runtime_checkable
 class Store(Protocol):
-    """Where payloads, archives, results and job records live."""
+    """The storage of payloads, archives, results and job records."""
 
     uri: str
 
     def has_blob(self, sha256: str) -> bool:
-        """Whether a blob with this sha256 exists."""
+        """Return whether a blob with this sha256 exists."""
 
     def put_blob_file(self, path: Path, sha256: str) -> None:
         """Store the file at ``path`` as blob ``sha256``; the caller computed the hash."""
@@ -43,13 +43,13 @@ class Store(Protocol):
         """Open ``jobs/<job_id>/<name>`` for streaming reads."""
 
     def job_file_exists(self, job_id: str, name: str) -> bool:
-        """Whether ``jobs/<job_id>/<name>`` exists."""
+        """Return whether ``jobs/<job_id>/<name>`` exists."""
 
     def list_job_ids(self) -> list[str]:
-        """Every job id in the store, oldest first."""
+        """Return every job id in the store, oldest first."""
 
     def job_uri(self, job_id: str) -> str:
-        """The URI the runner receives to find this job."""
+        """Return the URI the runner receives to find this job."""
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -42,9 +42,8 @@ class LocalStore:
         if destination.exists():
             return
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _temporary_path(destination)
-        shutil.copyfile(path, temporary)
-        os.replace(temporary, destination)
+        with open(path, "rb") as source:
+            _write_atomically(destination, lambda file: shutil.copyfileobj(source, file, 1 << 20))
 
     def move_blob_file(self, path: Path, sha256: str) -> None:
         """Like put_blob_file, but moves ``path`` (same filesystem) instead of copying it."""
@@ -71,9 +70,7 @@ class LocalStore:
     def write_job_file(self, job_id: str, name: str, data: bytes) -> None:
         destination = self.job_dir(job_id) / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _temporary_path(destination)
-        temporary.write_bytes(data)
-        os.replace(temporary, destination)
+        _write_atomically(destination, lambda file: file.write(data))
 
     def write_job_file_from(self, job_id: str, name: str,
                             write: Callable[[BinaryIO], None]) -> None:
@@ -81,14 +78,7 @@ class LocalStore:
         behind if ``write`` raises."""
         destination = self.job_dir(job_id) / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _temporary_path(destination)
-        try:
-            with open(temporary, "wb") as file:
-                write(file)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        os.replace(temporary, destination)
+        _write_atomically(destination, write)
 
     def read_job_file(self, job_id: str, name: str) -> bytes:
         return (self.job_dir(job_id) / name).read_bytes()
@@ -121,11 +111,23 @@ class LocalStore:
         return directory
 
 
-def _temporary_path(destination: Path) -> Path:
+def _write_atomically(destination: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through ``write(file)`` into a temporary file beside ``destination``, then rename
+    it into place; on error the temporary file is removed.
+
+    The temporary file is written through the descriptor ``mkstemp`` opened. Reopening it with
+    truncation would make ext4 (``auto_da_alloc``) flush it to disk on close, which cost about
+    0.1 s for a 256 MB result.
+    """
     descriptor, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
                                         dir=destination.parent)
-    os.close(descriptor)
-    return Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+        os.replace(name, destination)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def default_store_root() -> Path:
