@@ -61,15 +61,9 @@ def _docker() -> Any:
 def docker_engine() -> Any:
     """Return a client of the engine ``docker.from_env()`` finds; raise BackendError when none
     responds."""
-    docker = _docker()
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise BackendError(f"cannot reach the Docker engine at {host}: {exc}; start Docker or "
-                           f"set DOCKER_HOST, or use backend local") from exc
-    return client
+    from kinetic.images.docker_builder import docker_client
+
+    return docker_client(BackendError, "use backend local")
 
 
 def resolve_image(settings: "Settings", family: str, project_root: Path, *,

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from kinetic.errors import BuildError
+from kinetic.errors import BuildError, KineticError
 from kinetic.images.builder import BuiltImage
 from kinetic.images.context import BuildContext
 from kinetic.images.options import BuildOptions
@@ -32,22 +32,26 @@ def build_log_dir() -> Path:
     return Path(root) / "build-logs"
 
 
-def docker_client() -> Any:
-    """Return a ``docker.DockerClient`` for the configured engine; raise BuildError when the
-    SDK is missing or the engine does not respond."""
+def docker_client(error: type[KineticError] = BuildError,
+                  alternative: str = "use builder='cloudbuild'") -> Any:
+    """Return a ``docker.DockerClient`` for the configured engine.
+
+    Raise ``error`` when the SDK is missing or the engine does not respond; its message ends
+    with ``alternative``, what the user can do instead.
+    """
     try:
         import docker
         import docker.errors
     except ImportError as exc:
-        raise BuildError("the docker builder needs the docker SDK; install it with "
-                         "pip install 'kinetic-launcher[docker]'") from exc
+        raise error("this needs the docker SDK; install it with "
+                    "pip install 'kinetic-launcher[docker]'") from exc
     try:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise BuildError(f"cannot reach the Docker engine at {host}: {exc}; start Docker, set "
-                         f"DOCKER_HOST, or use builder='cloudbuild'") from exc
+        raise error(f"cannot reach the Docker engine at {host}: {exc}; start Docker, set "
+                    f"DOCKER_HOST, or {alternative}") from exc
     return client
 
 
