@@ -211,6 +211,9 @@ class JobHandle:
         error = record.error or {}
         message = (f"job {self.id} failed in the {record.phase} phase: {error.get('type')}: "
                    f"{error.get('message')}")
+        if error.get("type") == "ModuleNotFoundError":
+            message += ("\nThe job's environment lacks a module the function needs: add its "
+                        "package to requirements.txt (or requirements= on the decorator).")
         if record.phase != "serialize-result":
             message += f"\nThe runner's traceback is in `kinetic jobs logs {self.id}`."
         return JobFailed(message, job_id=self.id, phase=record.phase,

@@ -279,3 +279,42 @@ def test_timeout_stops_job_with_timeout_error():
     with pytest.raises(TimeoutError, match="longer than its timeout of 1 s"):
         job.result(timeout=60)
     assert job.status() is kinetic.JobStatus.FAILED
+
+
+def test_killed_job_fails_with_signal_exit_code():
+    @kinetic.run(backend="local")
+    def killed():
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    job = killed.submit()
+    with pytest.raises(kinetic.JobFailed, match="without writing a result") as caught:
+        job.result(timeout=60)
+    assert caught.value.exit_code == -9
+
+
+def test_missing_module_in_job_hints_requirements(tmp_path, monkeypatch):
+    """A module the client has but the job cannot import fails in the unpickle phase with a
+    hint about requirements."""
+    from kinetic import submission
+
+    module_dir = tmp_path / "outside"
+    module_dir.mkdir()
+    (module_dir / "client_only_lib.py").write_text("def scale(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    import client_only_lib
+
+    def uses():
+        return client_only_lib.scale(2)
+
+    prepared = submission.prepare(submission.FunctionCall(uses, (), {}), "uses", "function",
+                                  Path(__file__).parent, {"backend": "local"})
+    (module_dir / "client_only_lib.py").unlink()
+    job = submission.launch(prepared)
+    with pytest.raises(kinetic.JobFailed) as caught:
+        job.result(timeout=60)
+    assert caught.value.phase == "unpickle"
+    assert "client_only_lib" in str(caught.value)
+    assert "requirements.txt" in str(caught.value)

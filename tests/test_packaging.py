@@ -137,3 +137,28 @@ def test_corrupt_blob_detected(tmp_path, store):
     store.blob_path(archive.sha256).write_bytes(b"tampered")
     with pytest.raises(Exception, match="corrupt"):
         store.fetch_blob(archive.sha256, tmp_path / "copy.tar")
+
+
+def test_environments_excluded_whatever_their_name(tmp_path, store):
+    root = tmp_path / "proj"
+    write_project(root, {
+        "requirements.txt": "", "train.py": "",
+        "env/pyvenv.cfg": "home = /usr/bin\n", "env/lib/site.py": "",
+        "tools/conda/conda-meta/history": "", "tools/conda/bin/python": "",
+    })
+    archive = build_archive(root, store)
+    assert set(members(store, archive.sha256)) == {"requirements.txt", "train.py"}
+    assert "env/" in archive.excluded
+    assert "tools/conda/" in archive.excluded
+
+
+def test_large_archive_warns_with_largest_files(tmp_path, store, caplog, monkeypatch):
+    import kinetic.packaging.archive as archive_module
+
+    monkeypatch.setattr(archive_module, "LARGE_ARCHIVE_BYTES", 50_000)
+    root = tmp_path / "proj"
+    write_project(root, {"requirements.txt": "", "data/train.csv": "x" * 80_000})
+    with caplog.at_level(logging.WARNING, logger="kinetic"):
+        build_archive(root, store)
+    assert "data/train.csv" in caplog.text
+    assert ".kineticignore" in caplog.text

@@ -30,6 +30,7 @@ DEFAULT_EXCLUDES = (
 CREDENTIAL_PATTERNS = (".env", ".env.*", "*.pem", "id_rsa*")
 IGNORE_FILE = ".kineticignore"
 MAX_EXTERNAL_LINK_BYTES = 256 * 1024 * 1024
+LARGE_ARCHIVE_BYTES = 100 * 1000 * 1000
 CREDENTIAL_JSON_MAX_BYTES = 1024 * 1024
 MANIFEST_FORMAT = 1
 
@@ -97,7 +98,9 @@ class _Walk:
         for child in children:
             relative = prefix + child.name
             is_dir = child.is_dir()  # follows symlinks
-            if self.spec.match_file(relative + "/" if is_dir else relative):
+            if self.spec.match_file(relative + "/" if is_dir else relative) or \
+                    (is_dir and _is_environment(child.path)
+                     and not self.negated.match_file(relative + "/")):
                 self.excluded.append(relative + ("/" if is_dir else ""))
                 continue
             if child.is_symlink():
@@ -203,6 +206,12 @@ def build_archive(root: Path, store: LocalStore, *, warn: bool = True) -> Projec
                      key=lambda item: -item[1])[:3]
     archive = ProjectArchive(root, sha256, size, len(walk.entries), walk.excluded,
                              credentials, largest)
+    if size > LARGE_ARCHIVE_BYTES and warn:
+        logger.warning(
+            "the project archive of %s is %.0f MB and ships with every job; largest files: %s. "
+            "Add data, checkpoints and outputs to %s and read them from cloud storage instead",
+            root, size / 1e6, ", ".join(f"{path} ({item_size / 1e6:.0f} MB)"
+                                        for path, item_size in largest), IGNORE_FILE)
     _write_cache(store, root, manifest_digest, archive)
     logger.info("archived %s: %d files, %d bytes, sha256 %s", root, archive.file_count, size,
                 sha256[:12])
@@ -318,6 +327,13 @@ def _read_ignore_file(root: Path) -> str:
         return (root / IGNORE_FILE).read_text()
     except FileNotFoundError:
         return ""
+
+
+def _is_environment(folder: str) -> bool:
+    """Whether ``folder`` is a Python virtual environment or a conda environment, whatever its
+    name (``env/``, ``.env/``, ``myenv/``): the job's image has its own packages."""
+    return os.path.exists(os.path.join(folder, "pyvenv.cfg")) or \
+        os.path.isdir(os.path.join(folder, "conda-meta"))
 
 
 def _identity(folder: Path) -> tuple[int, int]:
