@@ -158,3 +158,21 @@ def echo_plan(job_plan, output_format: str) -> None:
         click.echo(yaml.safe_dump_all(list(job_plan.manifests), sort_keys=False), nl=False)
     else:
         click.echo(job_plan.to_text())
+
+
+@jobs.command()
+@_STORE_OPTION
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0), default=7.0,
+              show_default=True, help="Remove finished jobs created more than this many days ago.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def clean(store: str | None, older_than: float, dry_run: bool) -> None:
+    """Remove finished jobs and the archives no remaining job uses."""
+    from kinetic.cleanup import clean_store
+    from kinetic.jobs import _default_store
+    from kinetic.store.local import open_store
+
+    opened = open_store(store) if store else _default_store()
+    report = clean_store(opened, older_than_days=older_than, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(report.jobs)} job(s) and {len(report.blobs)} archive(s), "
+               f"{report.bytes_freed / 1e6:,.1f} MB, from {opened.root}")
