@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 if TYPE_CHECKING:
@@ -38,6 +39,19 @@ class Backend(Protocol):
     def wait_for_change(self, handle: "JobHandle", delay: float) -> None:
         """Block for at most ``delay`` seconds, returning early if the backend can tell the
         job changed."""
+
+
+def runner_variables(record: "JobRecord", job_dir: Path) -> dict[str, str]:
+    """Return the environment variables every backend gives the runner of a job whose store
+    folder is ``job_dir``."""
+    return {
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "KINETIC_JOB_ID": record.id,
+        "KINETIC_INSIDE_JOB": "1",
+        "KINETIC_OUTPUT_DIR": str(job_dir / "outputs"),
+        "KINETIC_WORK_DIR": str(job_dir / "work"),
+    }
 
 
 class FileLogsMixin:

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kinetic.backends.base import FileLogsMixin
+from kinetic.backends.base import FileLogsMixin, runner_variables
 from kinetic.errors import BackendError, BuildError
 
 if TYPE_CHECKING:
@@ -287,15 +287,8 @@ def _container_environment(record: "JobRecord", job_dir: Path, extra: dict[str, 
     the client resolve the same way); other users cannot create that path in the image.
     """
     env = dict(extra)
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONIOENCODING": "utf-8",
-        "HOME": "/tmp",
-        "KINETIC_JOB_ID": record.id,
-        "KINETIC_INSIDE_JOB": "1",
-        "KINETIC_OUTPUT_DIR": str(job_dir / "outputs"),
-        "KINETIC_WORK_DIR": str(job_dir / "work"),
-    })
+    env.update(runner_variables(record, job_dir))
+    env["HOME"] = "/tmp"
     if os.getuid() == 0:
         env["KINETIC_EXTRACT_AT_CLIENT_PATH"] = "1"
     if keep:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kinetic.backends.base import FileLogsMixin
+from kinetic.backends.base import FileLogsMixin, runner_variables
 from kinetic.errors import BackendError
 
 if TYPE_CHECKING:
@@ -108,14 +108,7 @@ def runner_environment(record: "JobRecord", job_dir: Path, extra: dict[str, str]
     """Return the runner's environment: this process's, plus the job's variables."""
     env = dict(os.environ)
     env.update(extra)
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONIOENCODING": "utf-8",
-        "KINETIC_JOB_ID": record.id,
-        "KINETIC_INSIDE_JOB": "1",
-        "KINETIC_OUTPUT_DIR": str(job_dir / "outputs"),
-        "KINETIC_WORK_DIR": str(job_dir / "work"),
-    })
+    env.update(runner_variables(record, job_dir))
     return env
 
 
