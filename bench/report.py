@@ -202,7 +202,7 @@ def _results_table(rows: list[Row], ctx: Context) -> list[str]:
     return lines
 
 
-# What profiling found behind a missed target, by row title prefix; shown under the miss.
+# Profiling findings behind a missed target, keyed by row title prefix and shown under the miss.
 MISS_ANALYSIS = {
     "result": (
         "The figure includes the job allocating and filling a new array in a fresh runner "

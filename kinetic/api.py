@@ -20,9 +20,11 @@ R = TypeVar("R")
 class RemoteFunction(Generic[R]):
     """A function that runs as a kinetic job when called.
 
-    ``fn(...)`` submits, streams the job's output and returns its value (or re-raises its
-    exception); ``fn.submit(...)`` returns a ``JobHandle`` at once; ``fn.local(...)`` calls the
-    plain function in this process; ``fn.plan(...)`` returns what would be submitted.
+    - ``fn(...)`` submits, streams the job's output and returns its value (or re-raises its
+      exception).
+    - ``fn.submit(...)`` returns a ``JobHandle`` at once.
+    - ``fn.local(...)`` calls the plain function in this process.
+    - ``fn.plan(...)`` returns the plan of what would be submitted.
     """
 
     def __init__(self, function: Callable[..., R], options: dict[str, Any],

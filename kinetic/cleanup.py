@@ -17,7 +17,7 @@ logger = logging.getLogger("kinetic")
 
 @dataclass
 class CleanupReport:
-    """What a cleanup removed (or, in a dry run, would remove)."""
+    """The jobs and blobs a cleanup removed (or, in a dry run, would remove)."""
 
     jobs: list[str] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)

@@ -155,8 +155,8 @@ class JobHandle:
         return backend_status
 
     def logs(self, follow: bool = False) -> Any:
-        """The job's output so far as one string, or with ``follow=True`` an iterator of lines
-        that ends when the job ends."""
+        """Return the job's output so far as one string, or with ``follow=True`` an iterator of
+        lines that ends when the job ends."""
         if follow:
             return split_lines(self._backend().follow_output(self))
         return self._backend().read_logs(self)

@@ -75,10 +75,11 @@ def write_success(store: Any, job_id: str, value: Any) -> None:
 def dump_value(value: Any, file: BinaryIO) -> None:
     """Write ``value`` in the value-file format.
 
-    The format is pickle protocol 5 with out-of-band buffers, so that large arrays are written
-    straight from their memory and read back without a copy:
-    ``MAGIC``, the pickle's length (8 bytes, little-endian) and the pickle, the buffer count,
-    then each buffer's length followed by its bytes, starting at a multiple of 64 bytes.
+    The format is pickle protocol 5 with out-of-band buffers, so large arrays are written
+    straight from their memory and read back without a copy. The file contains
+    ``VALUE_MAGIC``, the pickle's length (8 bytes, little-endian) and the pickle, and the
+    buffer count. Then each buffer follows as its length and its bytes, which start at a
+    multiple of 64 bytes.
     """
     import cloudpickle
 
@@ -137,7 +138,7 @@ def read_record(store: Any, job_id: str) -> ResultRecord:
 
 
 def encode_failure(exc: BaseException, phase: str) -> bytes:
-    """Pickle a failure record for ``exc``; it never raises for an unpicklable exception."""
+    """Pickle a failure record for ``exc``, keeping its text even when ``exc`` cannot be pickled."""
     import cloudpickle
     from tblib import pickling_support
 
@@ -176,7 +177,8 @@ def decode(data: bytes) -> ResultRecord:
 
 def load_value(store: Any, job_id: str, record: ResultRecord) -> Any:
     """Unpickle the value of a success record, streaming it from the store."""
-    assert record.ok and record.value_file is not None
+    assert record.ok
+    assert record.value_file is not None
     try:
         with store.open_job_file(job_id, record.value_file) as file:
             return load_value_file(file)
@@ -193,7 +195,8 @@ def rebuild_exception(record: ResultRecord) -> BaseException:
 
     Frames of kinetic's own runner are dropped so the traceback starts at the user's code.
     """
-    assert not record.ok and record.error is not None
+    assert not record.ok
+    assert record.error is not None
     error = record.error
     pickled = error.get("pickled")
     if pickled is not None:

@@ -12,26 +12,26 @@ if TYPE_CHECKING:
 
 
 class Backend(Protocol):
-    """Starts, observes and stops jobs. Result records and cancel markers are read by the
-    ``JobHandle``, so ``poll`` only reports what the backend itself knows."""
+    """Starts, observes and stops jobs. The ``JobHandle`` reads result records and cancel
+    markers, so ``poll`` reports only the backend's own view of the job."""
 
     name: str
 
     def submit(self, record: "JobRecord", store: "LocalStore", env: dict[str, str]) -> None:
-        """Start the job; ``env`` holds extra environment variables for the runner process
-        (secrets included), which must never be written to the store."""
+        """Start the job. ``env`` contains extra environment variables for the runner process,
+        secrets included, so it must never be written to the store."""
 
     def poll(self, handle: "JobHandle") -> tuple["JobStatus", int | None]:
-        """The job's status and exit code as the backend sees it (no result record yet)."""
+        """Return the job's status and exit code from the backend's view (no result record yet)."""
 
     def exit_code(self, handle: "JobHandle") -> int | None:
-        """The runner's exit code once it has ended, else None."""
+        """Return the runner's exit code once it has ended, else None."""
 
     def cancel(self, handle: "JobHandle") -> None:
         """Stop the job and release what it holds."""
 
     def read_logs(self, handle: "JobHandle") -> str:
-        """The job's output so far."""
+        """Return the job's output so far."""
 
     def follow_output(self, handle: "JobHandle") -> Iterator[bytes]:
         """Yield output bytes as they arrive, until the job ends."""

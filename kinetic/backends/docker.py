@@ -185,8 +185,11 @@ class DockerBackend(FileLogsMixin):
         self._device_requests(record, accelerator)
 
     def _device_requests(self, record: "JobRecord", accelerator: Any) -> list[Any] | None:
-        """GPU requests for the engine; raise before anything starts when the job cannot run
-        here (a TPU, or a GPU on an engine without the NVIDIA runtime)."""
+        """Return the engine's GPU requests for the job, or None for a CPU job.
+
+        Raise BackendError before anything starts when the job cannot run here: a TPU, or a
+        GPU on an engine without the NVIDIA runtime.
+        """
         if accelerator.kind == "tpu":
             raise BackendError(
                 f"job {record.id} requests {accelerator.name}, but the docker backend cannot "
@@ -216,7 +219,7 @@ class DockerBackend(FileLogsMixin):
                 from exc
 
     def _container(self, handle: "JobHandle") -> Any:
-        """The job's container, or None when it is gone (removed after it exited)."""
+        """Return the job's container, or None when it is gone (removed after it exited)."""
         container_id = handle.record.backend_state.get("container_id")
         if not container_id:
             return None
@@ -281,10 +284,10 @@ def _container_name(job_id: str) -> str:
 
 def _container_environment(record: "JobRecord", job_dir: Path, extra: dict[str, str],
                            keep: bool) -> dict[str, str]:
-    """The runner's environment: the job's variables only, never this process's.
+    """Return the runner's environment: the job's variables only, never this process's.
 
-    As root, the project is extracted at the client's own path (absolute paths captured on
-    the client resolve the same way); other users cannot create that path in the image.
+    As root, the runner extracts the project at the client's own path, so absolute paths
+    captured on the client resolve the same way. Other users cannot create that path.
     """
     env = dict(extra)
     env.update(runner_variables(record, job_dir))

@@ -49,7 +49,7 @@ class BuildProgress:
             self._build_task = self._progress.add_task(f"build {self.image}", total=None)
         logger.info("building %s%s", self.image,
                     f" (log: {self.log_path})" if self.log_path else "")
-        if self._progress is None:  # no live display: say that a build can take minutes
+        if self._progress is None:  # no live display: warn that a build can take minutes
             self._say(f"building image {self.image}; this can take minutes"
                       + (f" (log: {self.log_path})" if self.log_path else ""))
         return self

@@ -330,8 +330,9 @@ def _read_ignore_file(root: Path) -> str:
 
 
 def _is_environment(folder: str) -> bool:
-    """Whether ``folder`` is a Python virtual environment or a conda environment, whatever its
-    name (``env/``, ``.env/``, ``myenv/``): the job's image has its own packages."""
+    """Return whether ``folder`` is a Python virtual or conda environment, whatever its name
+    (``env/``, ``.env/``, ``myenv/``). Jobs never need one, because the image has its own
+    packages."""
     return os.path.exists(os.path.join(folder, "pyvenv.cfg")) or \
         os.path.isdir(os.path.join(folder, "conda-meta"))
 

@@ -29,7 +29,7 @@ _SKIPPED_FOLDERS = ("site-packages", "dist-packages", ".venv", "venv", ".tox")
 
 @dataclass(frozen=True)
 class FunctionCall:
-    """What the runner calls: ``function(*args, **kwargs)``."""
+    """A call for the runner to make: ``function(*args, **kwargs)``."""
 
     function: Callable[..., Any]
     args: tuple
@@ -38,7 +38,8 @@ class FunctionCall:
 
 @dataclass(frozen=True)
 class ScriptRun:
-    """What the runner runs as ``__main__``: a script path relative to the root, and its argv."""
+    """A script for the runner to run as ``__main__``: its path relative to the root, and its
+    argv."""
 
     script: str
     argv: tuple[str, ...]
@@ -87,8 +88,8 @@ def build_payload(target: FunctionCall | ScriptRun, env: dict[str, str], root: P
 def dumps(obj: Any) -> bytes:
     """cloudpickle ``obj``, keeping each code object's file name.
 
-    cloudpickle replaces the file name of code it pickles by value with ``<dynamic-code>``;
-    keeping the client's path lets remote tracebacks name the user's file and line.
+    cloudpickle replaces the file name of code it pickles by value with ``<dynamic-code>``.
+    Keeping the client's path lets remote tracebacks name the user's file and line.
     """
     import io
 

@@ -189,9 +189,12 @@ def _call(target: FunctionCall | ScriptRun, project: Path):
 
 
 def _extraction_folder(record: dict, work_dir: Path) -> Path:
-    """Where to extract the project: the client's own root path inside a container, so that
-    absolute paths captured on the client (``__file__``, config entries) resolve the same way;
-    otherwise a folder in the work directory."""
+    """Return the folder to extract the project into.
+
+    Inside a container that is the client's own root path, so absolute paths captured on the
+    client (``__file__``, config entries) resolve the same way. Elsewhere it is a folder in the
+    work directory.
+    """
     client_root = Path(record.get("root") or "")
     if os.environ.get("KINETIC_EXTRACT_AT_CLIENT_PATH") == "1" and client_root.is_absolute() \
             and not client_root.exists():

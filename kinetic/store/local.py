@@ -74,8 +74,8 @@ class LocalStore:
 
     def write_job_file_from(self, job_id: str, name: str,
                             write: Callable[[BinaryIO], None]) -> None:
-        """Atomically write ``jobs/<job_id>/<name>`` by calling ``write(file)``; nothing is left
-        behind if ``write`` raises."""
+        """Atomically write ``jobs/<job_id>/<name>`` by calling ``write(file)``. When ``write``
+        raises, the temporary file is removed and nothing is left behind."""
         destination = self.job_dir(job_id) / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(destination, write)
